@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * shmelect - leader election for processes on one host, in shared memory.
+ *
+ * Conventions (as in systemd's sd-* API):
+ *   - functions return 0 or a non-negative count on success and -errno on
+ *     failure; errno is never used to report errors;
+ *   - predicates return 1 (true), 0 (false) or -errno;
+ *   - the out-parameter comes last and is left untouched on failure;
+ *   - destructors accept NULL and return NULL;
+ *   - the library never logs and never installs signal handlers.
+ *
+ * See shmelect(7) for concepts and the protocol, and one man page per
+ * function.
+ */
+#ifndef SHMELECT_H
+#define SHMELECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMELECT_VERSION_MAJOR 0
+#define SHMELECT_VERSION_MINOR 1
+
+/* Longest election name and candidate identity, not counting the NUL. */
+#define SHMELECT_NAME_MAX      63
+#define SHMELECT_IDENTITY_MAX  63
+
+/* The segment used when none is named (POSIX shm name, /dev/shm/shmelect). */
+#define SHMELECT_DEFAULT_SEGMENT "shmelect"
+
+/* Capacity of a segment created without explicit parameters. */
+#define SHMELECT_DEFAULT_ELECTIONS  128
+#define SHMELECT_DEFAULT_CANDIDATES 32
+#define SHMELECT_MAX_ELECTIONS      65536
+#define SHMELECT_MAX_CANDIDATES     1024
+
+/* Accepted lease durations: 1 ms to 1 hour. */
+#define SHMELECT_LEASE_MIN_NS  UINT64_C(1000000)
+#define SHMELECT_LEASE_MAX_NS  (UINT64_C(3600) * UINT64_C(1000000000))
+
+/* ------------------------------------------------------------------ */
+/* Clock                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The host's CLOCK_MONOTONIC in nanoseconds, corrected for the caller's
+ * time namespace, so that every process on the host reads the same value.
+ * All times in this API are on this clock.  Never makes a system call
+ * (vDSO).
+ */
+uint64_t shmelect_now_ns(void);
+
+/* ------------------------------------------------------------------ */
+/* Segment: a shared-memory file holding a table of elections         */
+/* ------------------------------------------------------------------ */
+
+struct shmelect_segment;
+
+enum shmelect_segment_flags {
+	SHMELECT_SEGMENT_CREATE = 1 << 0, /* create it if it does not exist */
+	SHMELECT_SEGMENT_EXCL   = 1 << 1, /* with CREATE: fail if it exists */
+	SHMELECT_SEGMENT_RDONLY = 1 << 2, /* map read-only, for observers */
+	SHMELECT_SEGMENT_PATH   = 1 << 3, /* name is a file path, not a POSIX shm name */
+};
+
+struct shmelect_segment_params {
+	uint32_t max_elections;  /* 0: SHMELECT_DEFAULT_ELECTIONS */
+	uint32_t max_candidates; /* per election; 0: SHMELECT_DEFAULT_CANDIDATES */
+	uint32_t mode;           /* file mode; 0: 0644 */
+	uint32_t reserved0;
+	uint64_t token_floor;    /* tokens issued will be greater than this */
+	uint64_t reserved[4];    /* must be zero */
+};
+
+int shmelect_segment_open(const char *name, unsigned flags,
+			  const struct shmelect_segment_params *params,
+			  struct shmelect_segment **ret);
+struct shmelect_segment *shmelect_segment_close(struct shmelect_segment *seg);
+int shmelect_segment_unlink(const char *name, unsigned flags);
+
+struct shmelect_segment_info {
+	uint32_t layout_version;
+	uint32_t max_elections;
+	uint32_t max_candidates;
+	uint32_t n_elections;    /* elections created so far */
+	uint64_t size;           /* bytes mapped */
+	char boot_id[37];        /* boot the leases belong to, as in /proc */
+	uint8_t stale_boot;      /* 1: written by an earlier boot; leases void */
+	uint8_t readonly;        /* 1: mapped read-only */
+	uint8_t reserved0;
+	uint64_t created_realtime_ns;
+	uint64_t reserved[4];
+};
+
+int shmelect_segment_info(struct shmelect_segment *seg,
+			  struct shmelect_segment_info *ret);
+
+/* Names of the elections in the segment.  Returns their number, which may
+ * exceed n (then only the first n are stored). */
+int shmelect_segment_list(struct shmelect_segment *seg,
+			  char (*names)[SHMELECT_NAME_MAX + 1], size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Election: one named lease inside a segment                         */
+/* ------------------------------------------------------------------ */
+
+struct shmelect_election;
+
+enum shmelect_election_flags {
+	SHMELECT_ELECTION_CREATE = 1 << 0, /* create it if it does not exist */
+};
+
+int shmelect_election_open(struct shmelect_segment *seg, const char *name,
+			   unsigned flags, struct shmelect_election **ret);
+struct shmelect_election *shmelect_election_close(struct shmelect_election *e);
+const char *shmelect_election_name(const struct shmelect_election *e);
+
+/* A member of an election, as seen by an observer. */
+struct shmelect_member {
+	char identity[SHMELECT_IDENTITY_MAX + 1];
+	pid_t pid;               /* in the member's own PID namespace */
+	uint32_t slot;           /* index of its slot in the election */
+	uint64_t lease_ns;       /* lease duration it asks for */
+	uint64_t joined_ns;
+	int32_t priority;
+	uint8_t is_holder;       /* 1: it is the holder of the record */
+	uint8_t reserved0[3];
+	uint64_t reserved[2];
+};
+
+/* The lease record, as in a Kubernetes Lease object, plus a token. */
+struct shmelect_record {
+	char election[SHMELECT_NAME_MAX + 1];
+	uint8_t has_holder;      /* 0: vacant (never held, released or broken) */
+	uint8_t expired;         /* 1: has a holder whose lease ran out */
+	uint8_t reserved0[6];
+	char holder[SHMELECT_IDENTITY_MAX + 1];
+	pid_t holder_pid;
+	uint32_t holder_slot;
+	uint64_t token;          /* fencing token of the current (or last) term */
+	uint64_t term;           /* number of terms so far */
+	uint64_t transitions;    /* leaseTransitions */
+	uint64_t acquire_ns;     /* acquireTime of the current term */
+	uint64_t renew_ns;       /* renewTime */
+	uint64_t expiry_ns;      /* renewTime + leaseDuration */
+	uint64_t lease_ns;       /* leaseDurationSeconds, in ns */
+	uint64_t observed_ns;    /* when this snapshot was taken */
+	uint32_t n_members;      /* members in the election */
+	uint32_t reserved1;
+	uint64_t reserved[4];
+};
+
+/*
+ * A consistent snapshot of the record and of up to n members.  Works on a
+ * read-only mapping.  Returns the number of members (which may exceed n).
+ */
+int shmelect_election_observe(struct shmelect_election *e,
+			      struct shmelect_record *ret,
+			      struct shmelect_member *members, size_t n);
+
+/* Forcibly end the current term (operator action); the next acquisition
+ * starts a new term with a new token.  Returns 1 if a holder was evicted. */
+int shmelect_election_evict(struct shmelect_election *e);
+
+/* ------------------------------------------------------------------ */
+/* Candidate: a process's membership in an election                   */
+/* ------------------------------------------------------------------ */
+
+struct shmelect_candidate;
+
+int shmelect_candidate_join(struct shmelect_election *e, const char *identity,
+			    uint64_t lease_ns, unsigned flags,
+			    struct shmelect_candidate **ret);
+struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_candidate *c);
+const char *shmelect_candidate_identity(const struct shmelect_candidate *c);
+
+/*
+ * Acquire the lease if it is vacant or expired, or renew it if the caller
+ * holds it.  Returns 1 and stores the fencing token if the caller now holds
+ * the lease, 0 if another candidate holds a valid lease.
+ */
+int shmelect_candidate_try_acquire(struct shmelect_candidate *c,
+				   uint64_t *ret_token);
+/* Extend the caller's lease.  1: renewed; 0: the caller does not hold a
+ * valid lease (lost, expired, never held). */
+int shmelect_candidate_renew(struct shmelect_candidate *c);
+/* Give the lease up at once.  1: released; 0: the caller did not hold it. */
+int shmelect_candidate_resign(struct shmelect_candidate *c);
+/* 1 while the caller holds an unexpired lease.  No system call. */
+int shmelect_candidate_is_leader(struct shmelect_candidate *c);
+/* Like is_leader, and stores the token and the lease's expiry. */
+int shmelect_candidate_leadership(struct shmelect_candidate *c,
+				  uint64_t *ret_token, uint64_t *ret_expiry_ns);
+
+/* ------------------------------------------------------------------ */
+/* Fence: check-and-advance on the highest token seen                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A fence is one 64-bit word, placed in any memory the users of a resource
+ * share (MAP_SHARED), or taken from an election with shmelect_election_fence().
+ * Zero-initialised memory is a valid, empty fence.
+ */
+struct shmelect_fence {
+	uint64_t highest;
+};
+
+#define SHMELECT_FENCE_INIT { 0 }
+
+/* 1: token >= every token seen before; it is now the highest.  0: older. */
+int shmelect_fence_check(struct shmelect_fence *f, uint64_t token);
+uint64_t shmelect_fence_highest(const struct shmelect_fence *f);
+int shmelect_election_fence(struct shmelect_election *e,
+			    struct shmelect_fence **ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMELECT_H */

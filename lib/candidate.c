@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Candidates: claim a slot in an election, leave it, reclaim the slots of
+ * dead members.
+ *
+ * A slot's owner word moves FREE -> CLAIMING -> ACTIVE -> FREE, each step
+ * a CAS:
+ *
+ *   FREE      0
+ *   CLAIMING  pidns(32) << 24 | pid << 2 | 1   the claimer is writing fields
+ *   ACTIVE    gen(40)   << 24 | pid << 2 | 2   fields published (release)
+ *
+ * gen comes from the slot's own counter, incremented by every claimer, so
+ * an ACTIVE word never repeats: a reaper that paused between deciding a
+ * member was dead and its CAS cannot free the slot of a newer member.
+ *
+ * Hazard "slot reuse": a slot is reclaimed only when its owner is provably
+ * dead (its pid is gone from our PID namespace or now names a process with
+ * another start time).  A paused process is alive, so its slot is never
+ * given away, and the only slot a stale writer can write to is its own.
+ * Members in another PID namespace are never reclaimed automatically; they
+ * leave, or an operator evicts them.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static uint64_t claiming_word(uint64_t pidns, uint32_t pid)
+{
+	return (pidns & 0xffffffffu) << SLOT_GEN_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT |
+	       SLOT_CLAIMING;
+}
+
+static bool claimer_dead(uint64_t w)
+{
+	uint64_t ns;
+	pid_t pid = (pid_t)slot_pid(w);
+
+	if (self_pidns(&ns) < 0 || (ns & 0xffffffffu) != slot_gen(w))
+		return false;
+	return pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/*
+ * Free slot i of e if its owner is provably dead.  Returns 1 if freed.
+ * If the dead member holds the lease, the lease is broken first (a CAS that
+ * ends the term; the next acquisition gets a new token), so lo never names a
+ * free slot.
+ */
+int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
+{
+	struct shm_slot *slot = election_slot(e->rec, i);
+	uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+
+	switch (slot_state(w)) {
+	case SLOT_FREE:
+		return 0;
+	case SLOT_CLAIMING:
+		if (!claimer_dead(w))
+			return 0;
+		break;
+	case SLOT_ACTIVE:
+		if (pid_alive(__atomic_load_n(&slot->pid, __ATOMIC_RELAXED),
+			      __atomic_load_n(&slot->pidns, __ATOMIC_RELAXED),
+			      __atomic_load_n(&slot->start_time, __ATOMIC_RELAXED)))
+			return 0;
+		break;
+	default:
+		return -EBADMSG;
+	}
+
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		if (lease_holder(l.lo) != i + 1)
+			break;
+		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
+		if (lease_cas(&e->rec->lease, l, v)) {
+			election_bump(e);
+			break;
+		}
+	}
+	/* release: nothing we wrote matters, but keep FREE a publication */
+	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+		return 0; /* it changed: the owner left, or another reaper won */
+	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	election_bump(e);
+	return 1;
+}
+
+static int default_identity(char *buf, size_t size)
+{
+	char host[HOST_NAME_MAX + 1] = "localhost";
+	uint64_t rnd = 0;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = 0;
+	if (random_u64(&rnd) < 0)
+		rnd = clock_host_ns();
+	/* host:pid:random, host cut so that the whole fits in 63 bytes */
+	snprintf(buf, size, "%.36s:%d:%08x", host, (int)getpid(), (unsigned)rnd);
+	return 0;
+}
+
+static void slot_mutex_init(struct shm_slot *slot)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&slot->life.mutex, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+/* 1 if a live ACTIVE member has this identity, reaping dead ones met. */
+static int identity_taken(struct shmelect_election *e, const char *identity)
+{
+	for (uint32_t i = 0; i < e->seg->max_candidates; i++) {
+		struct shm_slot *slot = election_slot(e->rec, i);
+		char have[SHMELECT_IDENTITY_MAX + 1];
+
+		if (slot_state(__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE)) != SLOT_ACTIVE)
+			continue;
+		copy_bounded(have, slot->identity, sizeof(have));
+		if (strcmp(have, identity))
+			continue;
+		if (slot_reap_if_dead(e, i) == 1)
+			continue;
+		return 1;
+	}
+	return 0;
+}
+
+static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c, uint64_t pidns,
+		      uint64_t start_time)
+{
+	uint32_t max = e->seg->max_candidates;
+	uint32_t pid = (uint32_t)getpid();
+
+	for (uint32_t i = 0; i < max; i++) {
+		struct shm_slot *slot = election_slot(e->rec, i);
+		uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+		uint64_t claiming = claiming_word(pidns, pid), gen, active;
+
+		if (w != 0)
+			continue;
+		/* acquire: pairs with the release of the previous owner's FREE */
+		if (!__atomic_compare_exchange_n(&slot->owner, &w, claiming, false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
+		/* The slot is ours alone until we publish it. */
+		gen = __atomic_add_fetch(&slot->gen_counter, 1, __ATOMIC_RELAXED) & ((UINT64_C(1) << 40) - 1);
+		if (gen == 0)
+			gen = __atomic_add_fetch(&slot->gen_counter, 1, __ATOMIC_RELAXED) & ((UINT64_C(1) << 40) - 1);
+		slot->pid = pid;
+		slot->pidns = pidns;
+		slot->start_time = start_time;
+		slot->lease_ns = c->lease_ns;
+		slot->joined_ns = clock_host_ns();
+		slot->priority = 0;
+		slot->acquire_ns = 0;
+		memset(slot->identity, 0, sizeof(slot->identity));
+		memcpy(slot->identity, c->identity, strlen(c->identity));
+		slot->advert_seq = 0;
+		memset(slot->advert, 0, sizeof(slot->advert));
+		slot_mutex_init(slot);
+		active = gen << SLOT_GEN_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | SLOT_ACTIVE;
+		/* release: every field above is visible to whoever sees ACTIVE.
+		 * A CAS, because a reaper may have judged us dead (only if we
+		 * were in another PID namespace and it could not tell). */
+		if (!__atomic_compare_exchange_n(&slot->owner, &claiming, active, false, __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED))
+			continue;
+		c->slot = slot;
+		c->index = i;
+		c->owner = active;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+_public_ int shmelect_candidate_join(struct shmelect_election *e, const char *identity,
+				     uint64_t lease_ns, unsigned flags, struct shmelect_candidate **ret)
+{
+	struct shmelect_candidate *c;
+	uint64_t pidns = 0, start_time = 0;
+	int r;
+
+	if (!e || !ret || flags)
+		return -EINVAL;
+	if (lease_ns < SHMELECT_LEASE_MIN_NS || lease_ns > SHMELECT_LEASE_MAX_NS)
+		return -EINVAL;
+	if (identity) {
+		r = check_name(identity, SHMELECT_IDENTITY_MAX);
+		if (r < 0)
+			return r;
+	}
+	if (e->seg->readonly)
+		return -EROFS;
+	if (e->seg->stale_boot)
+		return -ESTALE;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	r = election_dup(e, &c->election);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	c->lease_ns = lease_ns;
+	c->pid = getpid();
+	c->incarnation = process_incarnation();
+	if (identity)
+		snprintf(c->identity, sizeof(c->identity), "%s", identity);
+	else
+		default_identity(c->identity, sizeof(c->identity));
+
+	r = self_pidns(&pidns);
+	if (r >= 0)
+		r = proc_start_time(c->pid, &start_time);
+	if (r < 0)
+		goto fail;
+
+	if (identity_taken(e, c->identity)) {
+		r = -EEXIST;
+		goto fail;
+	}
+	r = slot_claim(e, c, pidns, start_time);
+	if (r == -ENOSPC) {
+		/* full: reclaim the slots of dead members, then try again */
+		int freed = 0;
+		for (uint32_t i = 0; i < e->seg->max_candidates; i++)
+			if (slot_reap_if_dead(e, i) == 1)
+				freed++;
+		if (freed)
+			r = slot_claim(e, c, pidns, start_time);
+	}
+	if (r < 0)
+		goto fail;
+	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	election_bump(e);
+	*ret = c;
+	return 0;
+fail:
+	shmelect_election_close(c->election);
+	free(c);
+	return r;
+}
+
+_public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_candidate *c)
+{
+	if (!c)
+		return NULL;
+	/* A forked child must not resign or free its parent's membership. */
+	if (c->incarnation == process_incarnation()) {
+		uint64_t w = c->owner;
+
+		shmelect_candidate_resign(c);
+		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE,
+						__ATOMIC_RELAXED)) {
+			__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+			election_bump(c->election);
+		}
+	}
+	shmelect_election_close(c->election);
+	free(c);
+	return NULL;
+}
+
+_public_ const char *shmelect_candidate_identity(const struct shmelect_candidate *c)
+{
+	return c ? c->identity : NULL;
+}

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Elections: find or create a named record, observe it, evict its holder.
+ *
+ * Records are found by open addressing: the name's hash picks the first
+ * record to probe, and probing stops at the first FREE record.  Records are
+ * never deleted (only a whole segment is), so a name that is absent from
+ * the probe sequence up to the first FREE record is absent everywhere.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* How long to wait for a live process that is creating a record with the
+ * same name hash, before giving up with -EAGAIN. */
+#define CREATE_WAIT_NS  (UINT64_C(2) * 1000000000)
+
+static uint64_t claim_word(uint32_t hash, uint32_t pid, unsigned state)
+{
+	return (uint64_t)hash << CLAIM_HASH_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | state;
+}
+
+static void futex_wake_all(uint32_t *word)
+{
+	/* not FUTEX_PRIVATE: the word is shared between processes */
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/*
+ * Announce a change that waiters may care about (a lease became vacant or
+ * changed hands, a member joined or left).
+ *
+ * Ordering: the seq_cst increment of `change` and the seq_cst load of
+ * `waiters` pair with a waiter's seq_cst increment of `waiters` followed by
+ * its load of `change` (Dekker): either we see its waiters count and wake
+ * it, or it sees the new `change` value and does not sleep.  With nobody
+ * waiting this is two atomic operations and no system call.
+ */
+void election_bump(struct shmelect_election *e)
+{
+	struct shm_header *h = e->seg->hdr;
+
+	__atomic_fetch_add(&e->rec->change, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->rec->waiters, __ATOMIC_SEQ_CST))
+		futex_wake_all(&e->rec->change);
+	__atomic_fetch_add(&h->change, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST))
+		futex_wake_all(&h->change);
+}
+
+static int election_new(struct shmelect_segment *seg, uint32_t index, const char *name,
+			struct shmelect_election **ret)
+{
+	struct shmelect_election *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->seg = seg;
+	e->rec = seg_election(seg->base, seg->hdr, index);
+	e->index = index;
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->token_base = __atomic_load_n(&e->rec->token_base, __ATOMIC_RELAXED);
+	segment_ref(seg);
+	*ret = e;
+	return 0;
+}
+
+/* A private copy for a candidate, so it outlives the caller's handle. */
+int election_dup(struct shmelect_election *e, struct shmelect_election **ret)
+{
+	return election_new(e->seg, e->index, e->name, ret);
+}
+
+static bool creator_dead(uint64_t claim)
+{
+	pid_t pid = (pid_t)slot_pid(claim);
+
+	/* Only a pid that provably does not exist in our namespace counts as
+	 * dead; a live or foreign creator is waited for. */
+	return pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* Fill a record we hold in CLAIMING state, then publish it READY. */
+static void election_fill(struct shmelect_segment *seg, struct shm_election *rec,
+			  const char *name, uint64_t claimed)
+{
+	uint64_t base = clock_realtime_ns();
+	uint64_t floor = __atomic_load_n(&seg->hdr->token_floor, __ATOMIC_RELAXED);
+
+	if (base <= floor)
+		base = floor + 1;
+	memset(rec->name, 0, sizeof(rec->name));
+	strncpy(rec->name, name, SHMELECT_NAME_MAX);
+	rec->token_base = base;
+	rec->created_ns = clock_host_ns();
+	rec->fence = 0;
+	rec->handover = 0;
+	rec->lock_delay_until = 0;
+	/* release: the name and token base are visible to anyone who sees
+	 * READY.  A CAS (not a store): if a waiter decided we were dead and
+	 * took the claim over, our late writes were identical in kind and it
+	 * rewrites them before its own publication. */
+	uint64_t ready = claim_word(name_hash(name), 0, SLOT_ACTIVE);
+	__atomic_compare_exchange_n(&rec->claim, &claimed, ready, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&seg->hdr->n_elections, 1, __ATOMIC_RELAXED);
+}
+
+_public_ int shmelect_election_open(struct shmelect_segment *seg, const char *name,
+				    unsigned flags, struct shmelect_election **ret)
+{
+	uint32_t hash, start, max;
+	bool create = flags & SHMELECT_ELECTION_CREATE;
+	uint64_t deadline = 0;
+	int r;
+
+	if (!seg || !ret || (flags & ~(unsigned)SHMELECT_ELECTION_CREATE))
+		return -EINVAL;
+	r = check_name(name, SHMELECT_NAME_MAX);
+	if (r < 0)
+		return r;
+	if (create && seg->readonly)
+		return -EROFS;
+
+	hash = name_hash(name);
+	max = seg->max_elections;
+	start = hash % max;
+	for (uint32_t probe = 0; probe < max; probe++) {
+		uint32_t idx = (start + probe) % max;
+		struct shm_election *rec = seg_election(seg->base, seg->hdr, idx);
+
+		for (;;) {
+			uint64_t w = __atomic_load_n(&rec->claim, __ATOMIC_ACQUIRE);
+			unsigned st = slot_state(w);
+
+			if (st == SLOT_ACTIVE) {
+				char have[SHMELECT_NAME_MAX + 1];
+				copy_bounded(have, rec->name, sizeof(have));
+				if (!strcmp(have, name))
+					return election_new(seg, idx, name, ret);
+				break; /* another name: next record */
+			}
+			if (st == SLOT_FREE) {
+				if (!create)
+					return -ENOENT;
+				uint64_t mine = claim_word(hash, (uint32_t)getpid(), SLOT_CLAIMING);
+				/* acquire: pairs with the release that freed it */
+				if (!__atomic_compare_exchange_n(&rec->claim, &w, mine, false,
+								 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+					continue; /* someone else claimed it: look again */
+				election_fill(seg, rec, name, mine);
+				continue; /* re-read: now READY with our name */
+			}
+			if (st != SLOT_CLAIMING)
+				return -EBADMSG;
+			/* Being created.  A different hash is a different name:
+			 * skip it.  The same hash: wait for it to be READY. */
+			if ((uint32_t)(w >> CLAIM_HASH_SHIFT) != hash)
+				break;
+			if (creator_dead(w) && !seg->readonly) {
+				uint64_t mine = claim_word(hash, (uint32_t)getpid(), SLOT_CLAIMING);
+				if (__atomic_compare_exchange_n(&rec->claim, &w, mine, false,
+								__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+					/* the dead creator's name is unknown;
+					 * its hash equals ours, and we finish
+					 * the record with our name only if the
+					 * claim is now ours */
+					election_fill(seg, rec, name, mine);
+				}
+				continue;
+			}
+			uint64_t now = clock_host_ns();
+			if (!deadline)
+				deadline = now + CREATE_WAIT_NS;
+			else if (now > deadline)
+				return -EAGAIN;
+			struct timespec ts = { 0, 50000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return create ? -ENOSPC : -ENOENT;
+}
+
+_public_ struct shmelect_election *shmelect_election_close(struct shmelect_election *e)
+{
+	if (!e)
+		return NULL;
+	segment_unref(e->seg);
+	free(e);
+	return NULL;
+}
+
+_public_ const char *shmelect_election_name(const struct shmelect_election *e)
+{
+	return e ? e->name : NULL;
+}
+
+static void member_fill(struct shmelect_member *m, const struct shm_slot *slot, uint32_t i,
+			uint32_t holder)
+{
+	memset(m, 0, sizeof(*m));
+	copy_bounded(m->identity, slot->identity, sizeof(m->identity));
+	m->pid = (pid_t)__atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+	m->slot = i;
+	m->lease_ns = __atomic_load_n(&slot->lease_ns, __ATOMIC_RELAXED);
+	m->joined_ns = __atomic_load_n(&slot->joined_ns, __ATOMIC_RELAXED);
+	m->priority = __atomic_load_n(&slot->priority, __ATOMIC_RELAXED);
+	m->is_holder = holder == i + 1;
+}
+
+/*
+ * A consistent snapshot from a possibly read-only mapping (invariant 7):
+ * read members_seq and the lease, then everything else, then check that
+ * neither the lease's lo nor members_seq moved; otherwise retry.  The lease
+ * holder's slot cannot be freed or reused while lo still names it, because
+ * a reaper breaks the lease (changing lo) before freeing the slot.
+ */
+_public_ int shmelect_election_observe(struct shmelect_election *e, struct shmelect_record *ret,
+				       struct shmelect_member *members, size_t n)
+{
+	struct shmelect_segment *seg;
+	struct shm_election *rec;
+
+	if (!e || !ret || (n && !members))
+		return -EINVAL;
+	seg = e->seg;
+	rec = e->rec;
+
+	for (int attempt = 0; attempt < 10000; attempt++) {
+		struct shmelect_record r = { 0 };
+		uint64_t ms1, ms2, lo2;
+		uint32_t count = 0, holder;
+		struct lease l;
+
+		ms1 = __atomic_load_n(&rec->members_seq, __ATOMIC_ACQUIRE);
+		l = lease_read(&rec->lease);
+		r.observed_ns = clock_host_ns();
+		holder = lease_holder(l.lo);
+		if (holder > seg->max_candidates)
+			return -EBADMSG;
+		if (seg->stale_boot)
+			holder = 0; /* leases of an earlier boot are void */
+
+		snprintf(r.election, sizeof(r.election), "%s", e->name);
+		r.term = lease_term(l.lo);
+		r.transitions = r.term;
+		r.token = r.term ? e->token_base + r.term : 0;
+		if (holder) {
+			const struct shm_slot *slot = election_slot(rec, holder - 1);
+			r.has_holder = 1;
+			r.holder_slot = holder - 1;
+			copy_bounded(r.holder, slot->identity, sizeof(r.holder));
+			r.holder_pid = (pid_t)__atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+			r.lease_ns = __atomic_load_n(&slot->lease_ns, __ATOMIC_RELAXED);
+			r.acquire_ns = __atomic_load_n(&slot->acquire_ns, __ATOMIC_RELAXED);
+			r.expiry_ns = l.hi;
+			r.renew_ns = l.hi > r.lease_ns ? l.hi - r.lease_ns : 0;
+			r.expired = r.observed_ns >= l.hi;
+		} else {
+			r.renew_ns = l.hi; /* when it was released */
+		}
+		for (uint32_t i = 0; i < seg->max_candidates; i++) {
+			const struct shm_slot *slot = election_slot(rec, i);
+			uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+
+			if (slot_state(w) != SLOT_ACTIVE || seg->stale_boot)
+				continue;
+			if (count < n)
+				member_fill(&members[count], slot, i, holder);
+			count++;
+		}
+		r.n_members = count;
+
+		/* order the loads above before the validating loads */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		lo2 = __atomic_load_n(&rec->lease.lo, __ATOMIC_ACQUIRE);
+		ms2 = __atomic_load_n(&rec->members_seq, __ATOMIC_ACQUIRE);
+		if (lo2 == l.lo && ms1 == ms2) {
+			*ret = r;
+			return (int)count;
+		}
+	}
+	return -EAGAIN;
+}
+
+_public_ int shmelect_election_evict(struct shmelect_election *e)
+{
+	if (!e)
+		return -EINVAL;
+	if (e->seg->readonly)
+		return -EROFS;
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		uint32_t holder = lease_holder(l.lo);
+
+		if (holder == 0)
+			return 0;
+		if (holder > e->seg->max_candidates)
+			return -EBADMSG;
+		/* Same term, vacant: the next acquisition is term+1 with a new
+		 * token.  The CAS fails if the holder renewed or resigned in the
+		 * meantime; then look again. */
+		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
+		if (lease_cas(&e->rec->lease, l, v)) {
+			election_bump(e);
+			return 1;
+		}
+	}
+}
+
+_public_ int shmelect_election_fence(struct shmelect_election *e, struct shmelect_fence **ret)
+{
+	if (!e || !ret)
+		return -EINVAL;
+	if (e->seg->readonly)
+		return -EROFS;
+	_Static_assert(sizeof(struct shmelect_fence) == sizeof(uint64_t), "fence is one word");
+	*ret = (struct shmelect_fence *)&e->rec->fence;
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef SHMELECT_INTERNAL_H
+#define SHMELECT_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "layout.h"
+#include "shmelect.h"
+
+#define _public_ __attribute__((visibility("default")))
+#define _unlikely_(x) __builtin_expect(!!(x), 0)
+
+struct shmelect_segment {
+	void *base;
+	size_t size;
+	struct shm_header *hdr;     /* == base */
+	uint32_t max_elections;     /* validated copies: never re-read from shm */
+	uint32_t max_candidates;
+	uint32_t election_size;
+	bool readonly;
+	bool stale_boot;
+	int fd;
+	unsigned refs;              /* the segment and each election handle */
+};
+
+struct shmelect_election {
+	struct shmelect_segment *seg;
+	struct shm_election *rec;
+	uint32_t index;
+	char name[SHMELECT_NAME_MAX + 1];
+	uint64_t token_base;        /* copied once READY */
+};
+
+struct shmelect_candidate {
+	struct shmelect_election *election;
+	struct shm_slot *slot;
+	uint32_t index;             /* slot index */
+	uint64_t owner;             /* our owner word while we hold the slot */
+	uint64_t lease_ns;
+	uint64_t term;              /* term of the lease we (last) acquired */
+	uint64_t incarnation;       /* process incarnation at join, see fork */
+	pid_t pid;
+	char identity[SHMELECT_IDENTITY_MAX + 1];
+};
+
+/* util.c */
+uint64_t clock_host_ns(void);
+uint64_t clock_realtime_ns(void);
+int read_boot_id(uint8_t ret[16]);
+int proc_start_time(pid_t pid, uint64_t *ret);
+int self_pidns(uint64_t *ret);
+uint64_t process_incarnation(void);
+int random_u64(uint64_t *ret);
+uint32_t name_hash(const char *name);
+int check_name(const char *name, size_t max);
+void copy_bounded(char *dst, const char *src, size_t size);
+int pid_alive(uint32_t pid, uint64_t pidns, uint64_t start_time);
+
+/* segment.c */
+void segment_ref(struct shmelect_segment *s);
+void segment_unref(struct shmelect_segment *s);
+
+/* election.c */
+void election_bump(struct shmelect_election *e);
+int election_dup(struct shmelect_election *e, struct shmelect_election **ret);
+
+/* candidate.c */
+int slot_reap_if_dead(struct shmelect_election *e, uint32_t i);
+
+/*
+ * The 128-bit lease word.
+ *
+ * lease_read(): a consistent (lo, hi) pair without writing, so it works on a
+ * read-only mapping.  lo is loaded, then hi, then lo again; if lo did not
+ * change, hi belongs to the same (term, holder): lo never returns to an old
+ * value (see PROTOCOL in shmelect(7)), so an unchanged lo means no
+ * takeover, resign or eviction happened between the loads, and the hi we
+ * read is an expiry written in this term by this holder.  The acquire loads
+ * order the three loads (on x86 plain loads are already ordered; on arm64
+ * they become ldar).
+ */
+static inline struct lease lease_read(const struct lease *l)
+{
+	struct lease r;
+	uint64_t lo2;
+
+	for (;;) {
+		r.lo = __atomic_load_n(&l->lo, __ATOMIC_ACQUIRE);
+		r.hi = __atomic_load_n(&l->hi, __ATOMIC_ACQUIRE);
+		lo2 = __atomic_load_n(&l->lo, __ATOMIC_ACQUIRE);
+		if (r.lo == lo2)
+			return r;
+	}
+}
+
+static inline u128 lease_pack(struct lease l)
+{
+	return (u128)l.hi << 64 | l.lo;
+}
+
+/*
+ * CAS of the whole lease word: `lock cmpxchg16b` on x86-64, a full barrier.
+ * It orders every store we made before it (e.g. our slot's acquire_ns)
+ * before the new lease becomes visible, and every load after it after the
+ * swap.  This is the only operation that changes who leads.
+ */
+static inline bool lease_cas(struct lease *l, struct lease old, struct lease new)
+{
+	return __sync_bool_compare_and_swap((u128 *)l, lease_pack(old), lease_pack(new));
+}
+
+static inline bool segment_writable(const struct shmelect_segment *s)
+{
+	return !s->readonly;
+}
+
+#endif

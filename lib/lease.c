@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Lease operations: try-acquire, renew, resign, is-leader.
+ *
+ * The whole decision is one 128-bit word per election (see layout.h):
+ *
+ *   lo = term << 12 | (holder slot + 1)      hi = expiry (host monotonic ns)
+ *
+ * and every operation that changes leadership or extends it is a single
+ * CAS of that word.  The argument, in short (shmelect(7), PROTOCOL):
+ *
+ * - No overlap (invariant 1).  A candidate takes the lease from another
+ *   only after reading a clock value t >= hi, and then CASes.  The holder
+ *   reports leadership only for a clock value read after a load that still
+ *   showed its term, and only if that value is < hi.  The taker's CAS comes
+ *   after its clock read (the CAS's operands depend on it), and a renew
+ *   that extends hi is itself a CAS on the same word, so "holder renewed"
+ *   and "taker took over" are totally ordered: the loser's CAS fails.
+ *   Hence every clock value at which the old term reported leadership is
+ *   below every clock value at which the new term exists.
+ *
+ * - No ABA.  lo never takes the same value twice: the term only grows, and
+ *   within a term the holder goes from a slot to vacant once.  hi changes
+ *   within a term only by the holder's own renew.  So a CAS prepared before
+ *   a pause fails if anything happened in the meantime.
+ *
+ * - No wrap.  The term saturates: at LEASE_TERM_MAX acquisition fails with
+ *   -EOVERFLOW.  2^52 terms at 2*10^7 per second is over 7 years of
+ *   back-to-back takeovers.
+ *
+ * - Tokens (invariant 2) are token_base + term, so they follow CAS order.
+ *
+ * - Nothing to wedge (invariant 4).  There is no lock and no in-progress
+ *   state: a process stopped or killed between any two instructions has
+ *   either done its CAS or not.  A dead or paused holder delays the others
+ *   until its lease expires, at most one lease duration.
+ */
+#define _GNU_SOURCE
+#include <unistd.h>
+
+#include "internal.h"
+
+static inline int cand_usable(const struct shmelect_candidate *c)
+{
+	if (_unlikely_(!c))
+		return -EINVAL;
+	/* a forked child's copy of its parent's handle (see util.c) */
+	if (_unlikely_(c->incarnation != process_incarnation()))
+		return -ESTALE;
+	return 0;
+}
+
+static inline uint32_t cand_holder(const struct shmelect_candidate *c)
+{
+	return c->index + 1;
+}
+
+static inline uint64_t cand_lo(const struct shmelect_candidate *c)
+{
+	return lease_lo(c->term, cand_holder(c));
+}
+
+/* Our membership was taken away (only if we were judged dead). */
+static inline bool cand_evicted(const struct shmelect_candidate *c)
+{
+	return __atomic_load_n(&c->slot->owner, __ATOMIC_ACQUIRE) != c->owner;
+}
+
+_public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64_t *ret_token)
+{
+	struct shm_election *rec;
+	int r;
+
+	r = cand_usable(c);
+	if (r < 0)
+		return r;
+	if (cand_evicted(c))
+		return -EIDRM;
+	rec = c->election->rec;
+
+	for (;;) {
+		struct lease l = lease_read(&rec->lease), n;
+		uint64_t now = clock_host_ns();
+		uint32_t holder = lease_holder(l.lo);
+		uint64_t term = lease_term(l.lo);
+
+		if (holder > c->election->seg->max_candidates)
+			return -EBADMSG;
+
+		if (c->term != 0 && l.lo == cand_lo(c)) {
+			/* Ours.  Valid: a renew.  Expired but nobody took it:
+			 * continue the same term (same token), as client-go
+			 * does when the holder identity is unchanged. */
+			n.lo = l.lo;
+			n.hi = now + c->lease_ns;
+			if (n.hi <= l.hi && now < l.hi)
+				goto held; /* nothing to extend */
+			/* full barrier; orders against a concurrent taker's CAS */
+			if (!lease_cas(&rec->lease, l, n))
+				continue;
+			goto held;
+		}
+		if (holder != 0 && now < l.hi)
+			return 0; /* another candidate holds a valid lease */
+
+		/* Vacant, or expired: take it, starting a new term. */
+		if (term >= LEASE_TERM_MAX)
+			return -EOVERFLOW;
+		/* Published by the CAS below (a full barrier): whoever sees
+		 * the new lo also sees our acquire time.  Only we write our
+		 * slot, and we are not the holder, so no reader of an older
+		 * term of ours can be looking at it. */
+		__atomic_store_n(&c->slot->acquire_ns, now, __ATOMIC_RELAXED);
+		n.lo = lease_lo(term + 1, cand_holder(c));
+		n.hi = now + c->lease_ns;
+		if (!lease_cas(&rec->lease, l, n))
+			continue; /* someone else moved first: decide again */
+		c->term = term + 1;
+		election_bump(c->election);
+	held:
+		if (ret_token)
+			*ret_token = c->election->token_base + c->term;
+		return 1;
+	}
+}
+
+_public_ int shmelect_candidate_renew(struct shmelect_candidate *c)
+{
+	struct shm_election *rec;
+	int r;
+
+	r = cand_usable(c);
+	if (r < 0)
+		return r;
+	if (c->term == 0)
+		return 0;
+	rec = c->election->rec;
+	for (;;) {
+		struct lease l = lease_read(&rec->lease), n;
+		uint64_t now = clock_host_ns();
+
+		if (l.lo != cand_lo(c) || now >= l.hi)
+			return 0; /* lost, or expired: renew never revives */
+		n.lo = l.lo;
+		n.hi = now + c->lease_ns;
+		if (n.hi <= l.hi)
+			return 1;
+		/* The same word a taker CASes: if it took over after our
+		 * load, this fails and the next round sees lo changed. */
+		if (lease_cas(&rec->lease, l, n))
+			return 1;
+	}
+}
+
+_public_ int shmelect_candidate_resign(struct shmelect_candidate *c)
+{
+	struct shm_election *rec;
+	int r;
+
+	r = cand_usable(c);
+	if (r < 0)
+		return r;
+	if (c->term == 0)
+		return 0;
+	rec = c->election->rec;
+	for (;;) {
+		struct lease l = lease_read(&rec->lease);
+
+		if (l.lo != cand_lo(c))
+			return 0;
+		/* Vacant at once, same term: the next acquirer starts term+1.
+		 * hi records when it was released. */
+		struct lease v = { lease_lo(c->term, 0), clock_host_ns() };
+		if (lease_cas(&rec->lease, l, v)) {
+			election_bump(c->election);
+			return 1;
+		}
+	}
+}
+
+_public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_t *ret_token,
+					   uint64_t *ret_expiry_ns)
+{
+	struct lease l;
+	uint64_t now;
+
+	if (_unlikely_(!c))
+		return -EINVAL;
+	if (_unlikely_(c->incarnation != process_incarnation() || c->term == 0))
+		return 0;
+	l = lease_read(&c->election->rec->lease);
+	if (l.lo != cand_lo(c))
+		return 0;
+	/* The clock is read after the lease loads (vDSO rdtsc_ordered on
+	 * x86-64, isb + cntvct on arm64).  If now < hi, no taker can have
+	 * CASed before this clock value: it would have needed t >= hi. */
+	now = clock_host_ns();
+	if (now >= l.hi)
+		return 0;
+	if (ret_token)
+		*ret_token = c->election->token_base + c->term;
+	if (ret_expiry_ns)
+		*ret_expiry_ns = l.hi;
+	return 1;
+}
+
+_public_ int shmelect_candidate_is_leader(struct shmelect_candidate *c)
+{
+	return shmelect_candidate_leadership(c, NULL, NULL);
+}

@@ -30,6 +30,8 @@ extern "C" {
 /* Longest election name and candidate identity, not counting the NUL. */
 #define SHMELECT_NAME_MAX      63
 #define SHMELECT_IDENTITY_MAX  63
+/* Longest advertised value (an endpoint, say), not counting the NUL. */
+#define SHMELECT_ADVERT_MAX    255
 
 /* The segment used when none is named (POSIX shm name, /dev/shm/shmelect). */
 #define SHMELECT_DEFAULT_SEGMENT "shmelect"
@@ -153,6 +155,8 @@ struct shmelect_record {
 	uint64_t observed_ns;    /* when this snapshot was taken */
 	uint32_t n_members;      /* members in the election */
 	uint32_t reserved1;
+	uint64_t locked_until_ns; /* vacant after an unclean loss: no acquisition before */
+	char advert[SHMELECT_ADVERT_MAX + 1]; /* the holder's advertised value */
 	uint64_t reserved[4];
 };
 
@@ -197,6 +201,96 @@ int shmelect_candidate_is_leader(struct shmelect_candidate *c);
 /* Like is_leader, and stores the token and the lease's expiry. */
 int shmelect_candidate_leadership(struct shmelect_candidate *c,
 				  uint64_t *ret_token, uint64_t *ret_expiry_ns);
+
+/*
+ * Block until the caller leads (returns 1, stores the token), the timeout
+ * runs out (0) or an error.  Followers sleep in the kernel on the
+ * election's change word and on the holder's robust futex: they wake at
+ * once when the holder resigns, is evicted, hands over, or its process
+ * dies, and at the latest when its lease expires.  UINT64_MAX: no timeout.
+ */
+int shmelect_candidate_wait(struct shmelect_candidate *c, uint64_t timeout_ns,
+			    uint64_t *ret_token);
+
+/* Per-candidate settings, published in its slot for others to honour. */
+int shmelect_candidate_set_priority(struct shmelect_candidate *c, int32_t priority);
+int shmelect_candidate_set_lock_delay(struct shmelect_candidate *c, uint64_t lock_delay_ns);
+int shmelect_candidate_set_advert(struct shmelect_candidate *c, const char *value);
+
+enum shmelect_handover_flags {
+	SHMELECT_HANDOVER_FORCE = 1 << 0, /* transfer now, without the holder's cooperation */
+};
+
+/*
+ * Hand the lease to the member with this identity.  Without FORCE this is
+ * a request that the holder's elector carries out at its next step (at
+ * once, as it is woken); with FORCE the lease is transferred now, starting
+ * a new term.  NULL identity withdraws a pending request.
+ */
+int shmelect_election_handover(struct shmelect_election *e, const char *identity,
+			       unsigned flags);
+
+/*
+ * Sleep until something in the election (or, for the segment variant, in
+ * any election) changes after *seq, or timeout_ns passes.  Returns 1 and
+ * updates *seq on a change, 0 on timeout.  *seq = 0 on the first call
+ * returns at once with the current value.  On a read-only mapping it
+ * cannot register as a waiter and polls every 10 ms instead.
+ */
+int shmelect_election_wait(struct shmelect_election *e, uint64_t *seq, uint64_t timeout_ns);
+int shmelect_segment_wait(struct shmelect_segment *seg, uint64_t *seq, uint64_t timeout_ns);
+
+/* ------------------------------------------------------------------ */
+/* Elector: the leader-election loop (client-go's LeaderElector)      */
+/* ------------------------------------------------------------------ */
+
+struct shmelect_elector;
+
+enum shmelect_elector_flags {
+	SHMELECT_ELECTOR_PREEMPT    = 1 << 0, /* take over from lower-priority leaders */
+	SHMELECT_ELECTOR_NO_RELEASE = 1 << 1, /* keep the lease on a graceful stop */
+	SHMELECT_ELECTOR_ONCE       = 1 << 2, /* after losing, stop instead of re-contending */
+};
+
+struct shmelect_elector_config {
+	const char *identity;        /* NULL: host:pid:random */
+	uint64_t lease_ns;           /* > renew_deadline_ns */
+	uint64_t renew_deadline_ns;  /* > retry_period_ns; step down if not renewed by then */
+	uint64_t retry_period_ns;    /* > 0: renew and retry interval */
+	uint64_t lock_delay_ns;      /* after an unclean loss nobody acquires for this long */
+	int32_t priority;            /* higher is preferred */
+	uint32_t flags;              /* enum shmelect_elector_flags */
+	const char *advert;          /* published while leading; NULL: none */
+	uint64_t reserved[4];        /* must be zero */
+};
+
+struct shmelect_elector_callbacks {
+	/* we lead now, with this token */
+	void (*started_leading)(struct shmelect_elector *el, uint64_t token, void *userdata);
+	/* we no longer lead (lost, stepped down, handed over, stopped) */
+	void (*stopped_leading)(struct shmelect_elector *el, uint64_t token, void *userdata);
+	/* the leader changed; identity NULL and token 0: no leader */
+	void (*new_leader)(struct shmelect_elector *el, const char *identity, uint64_t token,
+			   void *userdata);
+};
+
+int shmelect_elector_new(struct shmelect_election *e, const struct shmelect_elector_config *cfg,
+			 const struct shmelect_elector_callbacks *cb, void *userdata,
+			 struct shmelect_elector **ret);
+/* Stops it (releasing the lease unless NO_RELEASE), leaves, frees. */
+struct shmelect_elector *shmelect_elector_free(struct shmelect_elector *el);
+/* One round at time now_ns; *ret_next_ns: when to call again at the latest. */
+int shmelect_elector_step(struct shmelect_elector *el, uint64_t now_ns, uint64_t *ret_next_ns);
+/* Run rounds in the calling thread, sleeping in between, until stopped. */
+int shmelect_elector_run(struct shmelect_elector *el);
+/* Run in a background thread. */
+int shmelect_elector_start(struct shmelect_elector *el);
+/* Ask run() or the background thread to stop; async-signal-safe. */
+int shmelect_elector_stop(struct shmelect_elector *el);
+int shmelect_elector_is_leader(struct shmelect_elector *el);
+/* Leader only: hand the lease to the member with this identity, now. */
+int shmelect_elector_handover(struct shmelect_elector *el, const char *identity);
+struct shmelect_candidate *shmelect_elector_candidate(struct shmelect_elector *el);
 
 /* ------------------------------------------------------------------ */
 /* Fence: check-and-advance on the highest token seen                 */

@@ -79,11 +79,8 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 		struct lease l = lease_read(&e->rec->lease);
 		if (lease_holder(l.lo) != i + 1)
 			break;
-		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
-		if (lease_cas(&e->rec->lease, l, v)) {
-			election_bump(e);
+		if (lease_break(e, l.lo) != 0)
 			break;
-		}
 	}
 	/* release: nothing we wrote matters, but keep FREE a publication */
 	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
@@ -169,16 +166,28 @@ static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c,
 		memcpy(slot->identity, c->identity, strlen(c->identity));
 		slot->advert_seq = 0;
 		memset(slot->advert, 0, sizeof(slot->advert));
+		slot->lock_delay_ns = 0;
+		slot->acquire_term = 0;
+		slot->waiting = 0;
 		slot_mutex_init(slot);
+		c->slot = slot;
+		c->index = i;
+		/* the life thread locks the robust mutex before anyone can see
+		 * us, so a follower never watches an unlocked one of ours */
+		int r = life_start(c);
+		if (r < 0) {
+			__atomic_store_n(&slot->owner, 0, __ATOMIC_RELEASE);
+			return r;
+		}
 		active = gen << SLOT_GEN_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | SLOT_ACTIVE;
 		/* release: every field above is visible to whoever sees ACTIVE.
 		 * A CAS, because a reaper may have judged us dead (only if we
 		 * were in another PID namespace and it could not tell). */
 		if (!__atomic_compare_exchange_n(&slot->owner, &claiming, active, false, __ATOMIC_RELEASE,
-						 __ATOMIC_RELAXED))
+						 __ATOMIC_RELAXED)) {
+			life_stop(c);
 			continue;
-		c->slot = slot;
-		c->index = i;
+		}
 		c->owner = active;
 		return 0;
 	}
@@ -263,6 +272,9 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 		uint64_t w = c->owner;
 
 		shmelect_candidate_resign(c);
+		/* unlock our robust mutex before the slot can be reused and
+		 * its mutex re-initialised by the next member */
+		life_stop(c);
 		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE,
 						__ATOMIC_RELAXED)) {
 			__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
@@ -277,4 +289,76 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 _public_ const char *shmelect_candidate_identity(const struct shmelect_candidate *c)
 {
 	return c ? c->identity : NULL;
+}
+
+static int cand_own(const struct shmelect_candidate *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (c->incarnation != process_incarnation())
+		return -ESTALE;
+	return 0;
+}
+
+_public_ int shmelect_candidate_set_priority(struct shmelect_candidate *c, int32_t priority)
+{
+	int r = cand_own(c);
+
+	if (r < 0)
+		return r;
+	__atomic_store_n(&c->slot->priority, priority, __ATOMIC_RELAXED);
+	election_bump(c->election);
+	return 0;
+}
+
+_public_ int shmelect_candidate_set_lock_delay(struct shmelect_candidate *c, uint64_t lock_delay_ns)
+{
+	int r = cand_own(c);
+
+	if (r < 0)
+		return r;
+	if (lock_delay_ns > SHMELECT_LEASE_MAX_NS)
+		return -EINVAL;
+	__atomic_store_n(&c->slot->lock_delay_ns, lock_delay_ns, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * The advertised value is double-buffered: the owner writes the buffer
+ * that readers are not directed to, then publishes it by bumping
+ * advert_seq (release).  A reader copies buffer[seq & 1] and accepts the
+ * copy if seq did not move.  A writer that dies mid-write leaves seq as it
+ * was and readers read the previous value: nothing is left "in progress".
+ */
+_public_ int shmelect_candidate_set_advert(struct shmelect_candidate *c, const char *value)
+{
+	uint64_t seq;
+	size_t n;
+	int r = cand_own(c);
+
+	if (r < 0)
+		return r;
+	n = value ? strnlen(value, SHMELECT_ADVERT_MAX + 1) : 0;
+	if (n > SHMELECT_ADVERT_MAX)
+		return -EMSGSIZE;
+	seq = __atomic_load_n(&c->slot->advert_seq, __ATOMIC_RELAXED) + 1;
+	char *buf = c->slot->advert[seq & 1];
+	memset(buf, 0, SHM_ADVERT_MAX + 1);
+	if (n)
+		memcpy(buf, value, n);
+	__atomic_store_n(&c->slot->advert_seq, seq, __ATOMIC_RELEASE);
+	election_bump(c->election);
+	return 0;
+}
+
+void advert_read(const struct shm_slot *slot, char *buf, size_t size)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint64_t s1 = __atomic_load_n(&slot->advert_seq, __ATOMIC_ACQUIRE);
+		copy_bounded(buf, slot->advert[s1 & 1], size < SHM_ADVERT_MAX + 1 ? size : SHM_ADVERT_MAX + 1);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&slot->advert_seq, __ATOMIC_RELAXED) == s1)
+			return;
+	}
+	buf[0] = 0; /* rewritten continuously: report none rather than spin */
 }

@@ -260,10 +260,18 @@ _public_ int shmelect_election_observe(struct shmelect_election *e, struct shmel
 			copy_bounded(r.holder, slot->identity, sizeof(r.holder));
 			r.holder_pid = (pid_t)__atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
 			r.lease_ns = __atomic_load_n(&slot->lease_ns, __ATOMIC_RELAXED);
-			r.acquire_ns = __atomic_load_n(&slot->acquire_ns, __ATOMIC_RELAXED);
 			r.expiry_ns = l.hi;
 			r.renew_ns = l.hi > r.lease_ns ? l.hi - r.lease_ns : 0;
+			/* a transferred term not yet adopted has no acquire time
+			 * of its own yet: it began at its first expiry - lease */
+			if (__atomic_load_n(&slot->acquire_term, __ATOMIC_ACQUIRE) == r.term)
+				r.acquire_ns = __atomic_load_n(&slot->acquire_ns, __ATOMIC_RELAXED);
+			else
+				r.acquire_ns = r.renew_ns;
+			advert_read(slot, r.advert, sizeof(r.advert));
 			r.expired = r.observed_ns >= l.hi;
+		} else if (l.hi > r.observed_ns) {
+			r.locked_until_ns = l.hi; /* vacant, in its lock-delay */
 		} else {
 			r.renew_ns = l.hi; /* when it was released */
 		}
@@ -291,29 +299,133 @@ _public_ int shmelect_election_observe(struct shmelect_election *e, struct shmel
 	return -EAGAIN;
 }
 
+/*
+ * End the current term without a successor (reap, death, evict): CAS
+ * (term, holder, E) -> (term, vacant, now + holder's lock-delay).  A vacant
+ * lease whose hi lies in the future is locked until then: that is how the
+ * lock-delay after an unclean loss is carried, in the same CAS.  With
+ * lo_expected != 0 only that exact term/holder is broken (a death we saw
+ * belongs to it); with 0 whatever holder there is.  Returns 1 if broken.
+ */
+int lease_break(struct shmelect_election *e, uint64_t lo_expected)
+{
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		uint32_t holder = lease_holder(l.lo);
+		uint64_t delay;
+
+		if (holder == 0 || (lo_expected && l.lo != lo_expected))
+			return 0;
+		if (holder > e->seg->max_candidates)
+			return -EBADMSG;
+		delay = __atomic_load_n(&election_slot(e->rec, holder - 1)->lock_delay_ns, __ATOMIC_RELAXED);
+		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() + delay };
+		/* fails if the holder renewed, resigned or lost meanwhile */
+		if (lease_cas(&e->rec->lease, l, v)) {
+			election_bump(e);
+			return 1;
+		}
+	}
+}
+
+/*
+ * Give the lease to slot `target` as a new term: CAS (term, any, E) ->
+ * (term + 1, target, now + target's lease).  The old holder's next renew
+ * fails because lo changed; the target adopts the term at its next
+ * try-acquire (lo names its slot).  Returns 1 if transferred.
+ */
+int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected)
+{
+	struct shm_slot *slot = election_slot(e->rec, target);
+
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		uint64_t term = lease_term(l.lo);
+
+		if (lo_expected && l.lo != lo_expected)
+			return 0;
+		if (lease_holder(l.lo) == target + 1)
+			return 0;
+		if (term >= LEASE_TERM_MAX)
+			return -EOVERFLOW;
+		uint64_t lease_ns = __atomic_load_n(&slot->lease_ns, __ATOMIC_RELAXED);
+		if (lease_ns < SHMELECT_LEASE_MIN_NS || lease_ns > SHMELECT_LEASE_MAX_NS)
+			return -EBADMSG;
+		struct lease n = { lease_lo(term + 1, target + 1), clock_host_ns() + lease_ns };
+		if (lease_cas(&e->rec->lease, l, n)) {
+			election_bump(e);
+			return 1;
+		}
+	}
+}
+
+/* Index of the live member with this identity, and its owner word. */
+int slot_find_identity(struct shmelect_election *e, const char *identity, uint64_t *ret_owner)
+{
+	for (uint32_t i = 0; i < e->seg->max_candidates; i++) {
+		struct shm_slot *slot = election_slot(e->rec, i);
+		uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+		char have[SHMELECT_IDENTITY_MAX + 1];
+
+		if (slot_state(w) != SLOT_ACTIVE)
+			continue;
+		copy_bounded(have, slot->identity, sizeof(have));
+		if (strcmp(have, identity))
+			continue;
+		/* still the same member after we read its identity? */
+		if (__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE) != w)
+			continue;
+		if (ret_owner)
+			*ret_owner = w;
+		return (int)i;
+	}
+	return -ESRCH;
+}
+
+/* A handover request names a slot and the generation of its member, so a
+ * request for a member that left is never carried out for its successor. */
+uint64_t handover_word(uint32_t index, uint64_t owner)
+{
+	return slot_gen(owner) << 16 | (uint64_t)(index + 1);
+}
+
 _public_ int shmelect_election_evict(struct shmelect_election *e)
 {
 	if (!e)
 		return -EINVAL;
 	if (e->seg->readonly)
 		return -EROFS;
-	for (;;) {
-		struct lease l = lease_read(&e->rec->lease);
-		uint32_t holder = lease_holder(l.lo);
+	/* same term, vacant: the next acquisition is term+1 with a new token */
+	return lease_break(e, 0);
+}
 
-		if (holder == 0)
-			return 0;
-		if (holder > e->seg->max_candidates)
-			return -EBADMSG;
-		/* Same term, vacant: the next acquisition is term+1 with a new
-		 * token.  The CAS fails if the holder renewed or resigned in the
-		 * meantime; then look again. */
-		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
-		if (lease_cas(&e->rec->lease, l, v)) {
-			election_bump(e);
-			return 1;
-		}
+_public_ int shmelect_election_handover(struct shmelect_election *e, const char *identity,
+					unsigned flags)
+{
+	uint64_t owner;
+	int r, i;
+
+	if (!e || (flags & ~(unsigned)SHMELECT_HANDOVER_FORCE))
+		return -EINVAL;
+	if (e->seg->readonly)
+		return -EROFS;
+	if (!identity) {
+		__atomic_store_n(&e->rec->handover, 0, __ATOMIC_RELEASE);
+		election_bump(e);
+		return 0;
 	}
+	r = check_name(identity, SHMELECT_IDENTITY_MAX);
+	if (r < 0)
+		return r;
+	i = slot_find_identity(e, identity, &owner);
+	if (i < 0)
+		return i;
+	if (flags & SHMELECT_HANDOVER_FORCE)
+		return lease_transfer(e, (uint32_t)i, 0);
+	/* a request: the holder's elector sees it when the bump wakes it */
+	__atomic_store_n(&e->rec->handover, handover_word((uint32_t)i, owner), __ATOMIC_RELEASE);
+	election_bump(e);
+	return 0;
 }
 
 _public_ int shmelect_election_fence(struct shmelect_election *e, struct shmelect_fence **ret)

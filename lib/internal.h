@@ -43,12 +43,14 @@ struct shmelect_candidate {
 	uint64_t term;              /* term of the lease we (last) acquired */
 	uint64_t incarnation;       /* process incarnation at join, see fork */
 	pid_t pid;
+	struct life *life;          /* the thread holding our robust mutex */
 	char identity[SHMELECT_IDENTITY_MAX + 1];
 };
 
 /* util.c */
 uint64_t clock_host_ns(void);
 uint64_t clock_realtime_ns(void);
+uint64_t clock_host_to_local(uint64_t host_ns);
 int read_boot_id(uint8_t ret[16]);
 int proc_start_time(pid_t pid, uint64_t *ret);
 int self_pidns(uint64_t *ret);
@@ -66,9 +68,23 @@ void segment_unref(struct shmelect_segment *s);
 /* election.c */
 void election_bump(struct shmelect_election *e);
 int election_dup(struct shmelect_election *e, struct shmelect_election **ret);
+int lease_break(struct shmelect_election *e, uint64_t lo_expected);
+int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected);
+int slot_find_identity(struct shmelect_election *e, const char *identity, uint64_t *ret_owner);
+uint64_t handover_word(uint32_t index, uint64_t owner);
+
+/* wait.c */
+struct life;
+int life_start(struct shmelect_candidate *c);
+void life_stop(struct shmelect_candidate *c);
+void sleep_on(uint32_t *change, uint32_t change_val, uint32_t *life, uint32_t life_val,
+	      uint32_t *extra, uint32_t extra_val, uint64_t deadline);
+int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct lease *seen),
+		   void *ud, uint32_t *extra, uint32_t extra_val, uint64_t deadline);
 
 /* candidate.c */
 int slot_reap_if_dead(struct shmelect_election *e, uint32_t i);
+void advert_read(const struct shm_slot *slot, char *buf, size_t size);
 
 /*
  * The 128-bit lease word.

@@ -134,7 +134,10 @@ struct shm_slot {
 	/* lines 1-2: identity */
 	char identity[SHMELECT_IDENTITY_MAX + 1];
 	uint64_t advert_seq;          /* advertised value: seq & 1 picks buffer */
-	uint64_t reserved1[7];
+	uint64_t lock_delay_ns;       /* honoured by takers after an unclean loss */
+	uint64_t acquire_term;        /* the term acquire_ns belongs to */
+	uint64_t waiting;             /* 1 while the member waits to lead */
+	uint64_t reserved1[4];
 	/* lines 3-4: a robust, process-shared mutex held by the holder's thread
 	 * while it holds the lease; followers lock it to learn of its death */
 	union {

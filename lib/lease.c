@@ -87,35 +87,55 @@ _public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64
 		if (holder > c->election->seg->max_candidates)
 			return -EBADMSG;
 
-		if (c->term != 0 && l.lo == cand_lo(c)) {
-			/* Ours.  Valid: a renew.  Expired but nobody took it:
+		if (holder == cand_holder(c) && term != 0) {
+			/* Ours: our own term, or one handed to us by a transfer
+			 * (shmelect_election_handover).  lo can only name our
+			 * slot for a term of ours: whoever frees a slot first
+			 * ends any term that names it (reap, leave, reboot),
+			 * and cand_evicted() above checked the slot is still
+			 * ours.  Valid: a renew.  Expired but nobody took it:
 			 * continue the same term (same token), as client-go
 			 * does when the holder identity is unchanged. */
 			n.lo = l.lo;
 			n.hi = now + c->lease_ns;
-			if (n.hi <= l.hi && now < l.hi)
+			if (n.hi <= l.hi && now < l.hi && term == c->term)
 				goto held; /* nothing to extend */
 			/* full barrier; orders against a concurrent taker's CAS */
 			if (!lease_cas(&rec->lease, l, n))
 				continue;
+			if (term != c->term) {
+				/* adopted a transfer: record when it became ours */
+				__atomic_store_n(&c->slot->acquire_ns, now, __ATOMIC_RELAXED);
+				__atomic_store_n(&c->slot->acquire_term, term, __ATOMIC_RELEASE);
+				__atomic_store_n(&c->term, term, __ATOMIC_RELAXED);
+			}
 			goto held;
 		}
-		if (holder != 0 && now < l.hi)
-			return 0; /* another candidate holds a valid lease */
+		if (holder != 0) {
+			/* Held by another: takeable once expired, plus the
+			 * holder's lock-delay (an expiry is an unclean loss).
+			 * lo names its slot, so the slot is not reused yet. */
+			uint64_t delay = __atomic_load_n(&election_slot(rec, holder - 1)->lock_delay_ns,
+							 __ATOMIC_RELAXED);
+			if (now < l.hi || now - l.hi < delay)
+				return 0;
+		} else if (now < l.hi) {
+			return 0; /* vacant, but locked until hi after an unclean loss */
+		}
 
 		/* Vacant, or expired: take it, starting a new term. */
 		if (term >= LEASE_TERM_MAX)
 			return -EOVERFLOW;
 		/* Published by the CAS below (a full barrier): whoever sees
 		 * the new lo also sees our acquire time.  Only we write our
-		 * slot, and we are not the holder, so no reader of an older
-		 * term of ours can be looking at it. */
+		 * slot, and lo does not name it, so no reader is using it. */
 		__atomic_store_n(&c->slot->acquire_ns, now, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->slot->acquire_term, term + 1, __ATOMIC_RELAXED);
 		n.lo = lease_lo(term + 1, cand_holder(c));
 		n.hi = now + c->lease_ns;
 		if (!lease_cas(&rec->lease, l, n))
 			continue; /* someone else moved first: decide again */
-		c->term = term + 1;
+		__atomic_store_n(&c->term, term + 1, __ATOMIC_RELAXED);
 		election_bump(c->election);
 	held:
 		if (ret_token)
@@ -182,14 +202,17 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 					   uint64_t *ret_expiry_ns)
 {
 	struct lease l;
-	uint64_t now;
+	uint64_t now, term;
 
 	if (_unlikely_(!c))
 		return -EINVAL;
-	if (_unlikely_(c->incarnation != process_incarnation() || c->term == 0))
+	/* any thread may ask while another runs the elector: term is the
+	 * only field that changes, and a stale value just fails the match */
+	term = __atomic_load_n(&c->term, __ATOMIC_RELAXED);
+	if (_unlikely_(c->incarnation != process_incarnation() || term == 0))
 		return 0;
 	l = lease_read(&c->election->rec->lease);
-	if (l.lo != cand_lo(c))
+	if (l.lo != lease_lo(term, cand_holder(c)))
 		return 0;
 	/* The clock is read after the lease loads (vDSO rdtsc_ordered on
 	 * x86-64, isb + cntvct on arm64).  If now < hi, no taker can have
@@ -198,7 +221,7 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 	if (now >= l.hi)
 		return 0;
 	if (ret_token)
-		*ret_token = c->election->token_base + c->term;
+		*ret_token = c->election->token_base + term;
 	if (ret_expiry_ns)
 		*ret_expiry_ns = l.hi;
 	return 1;

@@ -59,6 +59,14 @@ uint64_t clock_host_ns(void)
 	return (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - timens_offset_ns);
 }
 
+/* A host time as this process's CLOCK_MONOTONIC, for absolute timeouts. */
+uint64_t clock_host_to_local(uint64_t host_ns)
+{
+	if (!__atomic_load_n(&timens_state, __ATOMIC_ACQUIRE))
+		timens_load();
+	return (uint64_t)((int64_t)host_ns + timens_offset_ns);
+}
+
 uint64_t clock_realtime_ns(void)
 {
 	struct timespec ts;

@@ -219,13 +219,16 @@ int shmelect_candidate_set_advert(struct shmelect_candidate *c, const char *valu
 
 enum shmelect_handover_flags {
 	SHMELECT_HANDOVER_FORCE = 1 << 0, /* transfer now, without the holder's cooperation */
+	SHMELECT_HANDOVER_ANY   = 1 << 1, /* identity NULL: ask the leader to resign */
 };
 
 /*
  * Hand the lease to the member with this identity.  Without FORCE this is
  * a request that the holder's elector carries out at its next step (at
  * once, as it is woken); with FORCE the lease is transferred now, starting
- * a new term.  NULL identity withdraws a pending request.
+ * a new term.  NULL identity withdraws a pending request, or with
+ * SHMELECT_HANDOVER_ANY asks the holder's elector to resign so that any
+ * follower may lead (with FORCE too: the same as shmelect_election_evict).
  */
 int shmelect_election_handover(struct shmelect_election *e, const char *identity,
 			       unsigned flags);

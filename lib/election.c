@@ -405,10 +405,19 @@ _public_ int shmelect_election_handover(struct shmelect_election *e, const char 
 	uint64_t owner;
 	int r, i;
 
-	if (!e || (flags & ~(unsigned)SHMELECT_HANDOVER_FORCE))
+	if (!e || (flags & ~(unsigned)(SHMELECT_HANDOVER_FORCE | SHMELECT_HANDOVER_ANY)))
 		return -EINVAL;
 	if (e->seg->readonly)
 		return -EROFS;
+	if (flags & SHMELECT_HANDOVER_ANY) {
+		if (identity)
+			return -EINVAL;
+		if (flags & SHMELECT_HANDOVER_FORCE)
+			return lease_break(e, 0);
+		__atomic_store_n(&e->rec->handover, HANDOVER_RESIGN, __ATOMIC_RELEASE);
+		election_bump(e);
+		return 0;
+	}
 	if (!identity) {
 		__atomic_store_n(&e->rec->handover, 0, __ATOMIC_RELEASE);
 		election_bump(e);

@@ -165,6 +165,12 @@ static void leader_handover(struct shmelect_elector *el)
 
 	if (!hw)
 		return;
+	if (hw == HANDOVER_RESIGN) {
+		if (__atomic_compare_exchange_n(&rec->handover, &hw, 0, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			shmelect_candidate_resign(el->cand); /* renew then fails: lost() */
+		return;
+	}
 	idx = (uint32_t)(hw & 0xffff);
 	if (idx == 0 || idx > el->election->seg->max_candidates || idx - 1 == el->cand->index) {
 		__atomic_compare_exchange_n(&rec->handover, &hw, 0, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);

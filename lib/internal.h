@@ -72,6 +72,8 @@ int lease_break(struct shmelect_election *e, uint64_t lo_expected);
 int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected);
 int slot_find_identity(struct shmelect_election *e, const char *identity, uint64_t *ret_owner);
 uint64_t handover_word(uint32_t index, uint64_t owner);
+/* a handover request that asks the holder to resign for anyone */
+#define HANDOVER_RESIGN UINT64_C(0xffff)
 
 /* wait.c */
 struct life;

@@ -133,7 +133,8 @@ struct shmelect_member {
 	int32_t priority;
 	uint8_t is_holder;       /* 1: it is the holder of the record */
 	uint8_t reserved0[3];
-	uint64_t reserved[2];
+	uint64_t start_time;     /* /proc/PID/stat field 22: pid + start time name it */
+	uint64_t pidns;          /* inode of its /proc/self/ns/pid */
 };
 
 /* The lease record, as in a Kubernetes Lease object, plus a token. */
@@ -171,6 +172,15 @@ int shmelect_election_observe(struct shmelect_election *e,
 /* Forcibly end the current term (operator action); the next acquisition
  * starts a new term with a new token.  Returns 1 if a holder was evicted. */
 int shmelect_election_evict(struct shmelect_election *e);
+
+/* End the term only if it is still `term` held by `slot` (for a supervisor
+ * that saw that holder die): 1 if broken, 0 if the lease moved on. */
+int shmelect_election_break(struct shmelect_election *e, uint64_t term, uint32_t slot);
+
+/* Reclaim the slots of members whose processes are provably dead (same PID
+ * namespace, pid gone or reused), breaking their lease first.  Returns the
+ * number of slots freed. */
+int shmelect_election_reap(struct shmelect_election *e);
 
 /* ------------------------------------------------------------------ */
 /* Candidate: a process's membership in an election                   */

@@ -214,6 +214,8 @@ static void member_fill(struct shmelect_member *m, const struct shm_slot *slot, 
 	m->joined_ns = __atomic_load_n(&slot->joined_ns, __ATOMIC_RELAXED);
 	m->priority = __atomic_load_n(&slot->priority, __ATOMIC_RELAXED);
 	m->is_holder = holder == i + 1;
+	m->start_time = __atomic_load_n(&slot->start_time, __ATOMIC_RELAXED);
+	m->pidns = __atomic_load_n(&slot->pidns, __ATOMIC_RELAXED);
 }
 
 /*
@@ -397,6 +399,32 @@ _public_ int shmelect_election_evict(struct shmelect_election *e)
 		return -EROFS;
 	/* same term, vacant: the next acquisition is term+1 with a new token */
 	return lease_break(e, 0);
+}
+
+_public_ int shmelect_election_break(struct shmelect_election *e, uint64_t term, uint32_t slot)
+{
+	if (!e || term == 0 || term > LEASE_TERM_MAX || slot >= e->seg->max_candidates)
+		return -EINVAL;
+	if (e->seg->readonly)
+		return -EROFS;
+	return lease_break(e, lease_lo(term, slot + 1));
+}
+
+_public_ int shmelect_election_reap(struct shmelect_election *e)
+{
+	int n = 0;
+
+	if (!e)
+		return -EINVAL;
+	if (e->seg->readonly)
+		return -EROFS;
+	for (uint32_t i = 0; i < e->seg->max_candidates; i++) {
+		int r = slot_reap_if_dead(e, i);
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	return n;
 }
 
 _public_ int shmelect_election_handover(struct shmelect_election *e, const char *identity,

@@ -272,6 +272,19 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 		uint64_t w = c->owner;
 
 		shmelect_candidate_resign(c);
+		/* Also a term handed to us that we never adopted: lo must not
+		 * name a slot once it is free, or its next member would
+		 * inherit the term (see try_acquire). */
+		for (;;) {
+			struct lease l = lease_read(&c->election->rec->lease);
+			if (lease_holder(l.lo) != c->index + 1)
+				break;
+			struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
+			if (lease_cas(&c->election->rec->lease, l, v)) {
+				election_bump(c->election);
+				break;
+			}
+		}
 		/* unlock our robust mutex before the slot can be reused and
 		 * its mutex re-initialised by the next member */
 		life_stop(c);

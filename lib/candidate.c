@@ -77,12 +77,22 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 
 	for (;;) {
 		struct lease l = lease_read(&e->rec->lease);
+		/* Still the dead member's slot after that read?  Then the term
+		 * lo names is the dead member's (lo names a slot only for terms
+		 * of its current member), and breaking exactly that lo cannot
+		 * hit a newer member: if the slot was freed and reused since,
+		 * the term changed and the CAS fails.  Without this re-check a
+		 * reaper paused here could end a live successor's term. */
+		if (__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE) != w)
+			return 0;
 		if (lease_holder(l.lo) != i + 1)
 			break;
 		if (lease_break(e, l.lo) != 0)
 			break;
 	}
-	/* release: nothing we wrote matters, but keep FREE a publication */
+	/* Observers validate against members_seq: announce before freeing. */
+	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	/* release: keep FREE a publication for the next claimer's acquire */
 	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 		return 0; /* it changed: the owner left, or another reaper won */
 	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
@@ -288,6 +298,7 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 		/* unlock our robust mutex before the slot can be reused and
 		 * its mutex re-initialised by the next member */
 		life_stop(c);
+		__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE,
 						__ATOMIC_RELAXED)) {
 			__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);

@@ -23,9 +23,24 @@
  * same name hash, before giving up with -EAGAIN. */
 #define CREATE_WAIT_NS  (UINT64_C(2) * 1000000000)
 
-static uint64_t claim_word(uint32_t hash, uint32_t pid, unsigned state)
+static uint64_t claim_word(uint32_t hash, uint64_t pidns, uint32_t pid, unsigned state)
 {
-	return (uint64_t)hash << CLAIM_HASH_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | state;
+	return ((uint64_t)hash & CLAIM_FIELD_MASK) << CLAIM_HASH_SHIFT |
+	       (pidns & CLAIM_FIELD_MASK) << CLAIM_PIDNS_SHIFT |
+	       ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | state;
+}
+
+static uint32_t claim_hash(uint64_t w)
+{
+	return (uint32_t)((w >> CLAIM_HASH_SHIFT) & CLAIM_FIELD_MASK);
+}
+
+static uint64_t my_pidns(void)
+{
+	uint64_t ns = 0;
+
+	self_pidns(&ns);
+	return ns;
 }
 
 static void futex_wake_all(uint32_t *word)
@@ -83,8 +98,10 @@ static bool creator_dead(uint64_t claim)
 {
 	pid_t pid = (pid_t)slot_pid(claim);
 
-	/* Only a pid that provably does not exist in our namespace counts as
-	 * dead; a live or foreign creator is waited for. */
+	/* Only a creator in our PID namespace whose pid provably does not
+	 * exist counts as dead; a live or foreign creator is waited for. */
+	if (((claim >> CLAIM_PIDNS_SHIFT) & CLAIM_FIELD_MASK) != (my_pidns() & CLAIM_FIELD_MASK))
+		return false;
 	return pid == 0 || (kill(pid, 0) < 0 && errno == ESRCH);
 }
 
@@ -108,7 +125,7 @@ static void election_fill(struct shmelect_segment *seg, struct shm_election *rec
 	 * READY.  A CAS (not a store): if a waiter decided we were dead and
 	 * took the claim over, our late writes were identical in kind and it
 	 * rewrites them before its own publication. */
-	uint64_t ready = claim_word(name_hash(name), 0, SLOT_ACTIVE);
+	uint64_t ready = claim_word(name_hash(name), 0, 0, SLOT_ACTIVE);
 	__atomic_compare_exchange_n(&rec->claim, &claimed, ready, false,
 				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&seg->hdr->n_elections, 1, __ATOMIC_RELAXED);
@@ -151,7 +168,7 @@ _public_ int shmelect_election_open(struct shmelect_segment *seg, const char *na
 			if (st == SLOT_FREE) {
 				if (!create)
 					return -ENOENT;
-				uint64_t mine = claim_word(hash, (uint32_t)getpid(), SLOT_CLAIMING);
+				uint64_t mine = claim_word(hash, my_pidns(), (uint32_t)getpid(), SLOT_CLAIMING);
 				/* acquire: pairs with the release that freed it */
 				if (!__atomic_compare_exchange_n(&rec->claim, &w, mine, false,
 								 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
@@ -159,14 +176,14 @@ _public_ int shmelect_election_open(struct shmelect_segment *seg, const char *na
 				election_fill(seg, rec, name, mine);
 				continue; /* re-read: now READY with our name */
 			}
-			if (st != SLOT_CLAIMING)
-				return -EBADMSG;
+			if (st == CLAIM_TOMBSTONE)
+				break; /* skip, as another name */
 			/* Being created.  A different hash is a different name:
 			 * skip it.  The same hash: wait for it to be READY. */
-			if ((uint32_t)(w >> CLAIM_HASH_SHIFT) != hash)
+			if (claim_hash(w) != (hash & CLAIM_FIELD_MASK))
 				break;
-			if (creator_dead(w) && !seg->readonly) {
-				uint64_t mine = claim_word(hash, (uint32_t)getpid(), SLOT_CLAIMING);
+			if (creator_dead(w) && create) {
+				uint64_t mine = claim_word(hash, my_pidns(), (uint32_t)getpid(), SLOT_CLAIMING);
 				if (__atomic_compare_exchange_n(&rec->claim, &w, mine, false,
 								__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 					/* the dead creator's name is unknown;
@@ -283,10 +300,21 @@ _public_ int shmelect_election_observe(struct shmelect_election *e, struct shmel
 
 			if (slot_state(w) != SLOT_ACTIVE || seg->stale_boot)
 				continue;
-			if (count < n)
+			if (count < n) {
 				member_fill(&members[count], slot, i, holder);
+				/* the same member throughout the copy? (a slot
+				 * freed and re-claimed meanwhile changes the
+				 * word: generations never repeat) */
+				__atomic_thread_fence(__ATOMIC_ACQUIRE);
+				if (__atomic_load_n(&slot->owner, __ATOMIC_RELAXED) != w) {
+					count = UINT32_MAX;
+					break;
+				}
+			}
 			count++;
 		}
+		if (count == UINT32_MAX)
+			continue; /* a member changed under us: again */
 		r.n_members = count;
 
 		/* order the loads above before the validating loads */

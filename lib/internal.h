@@ -114,6 +114,23 @@ static inline struct lease lease_read(const struct lease *l)
 	}
 }
 
+/*
+ * Order a clock read before the loads that follow it.  The vDSO orders the
+ * TSC read after earlier loads (lfence;rdtsc), but not later loads after
+ * it: lfence after it does (Intel SDM, RDTSC).  On arm64 the counter read
+ * is a system-register read that isb orders.
+ */
+static inline void clock_then_load_barrier(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ __volatile__("lfence" ::: "memory");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("isb" ::: "memory");
+#else
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
 static inline u128 lease_pack(struct lease l)
 {
 	return (u128)l.hi << 64 | l.lo;

@@ -96,9 +96,25 @@ static inline uint64_t slot_word(uint64_t gen, uint32_t pid, unsigned st)
 	return gen << SLOT_GEN_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | st;
 }
 
-/* Election claim word: same shape as a slot owner word, plus the name's
- * hash in place of the generation so that creators of other names skip it. */
-#define CLAIM_HASH_SHIFT 24
+/*
+ * Election claim word:
+ *
+ *          63          44 43          24 23            2 1   0
+ *          +-------------+--------------+---------------+-----+
+ *          | name hash   | creator's    | creator's pid |state|
+ *          | (20 bits)   | pidns (20)   | (22 bits)     |     |
+ *          +-------------+--------------+---------------+-----+
+ *
+ * state: FREE 0, CLAIMING 1, READY 2 (same values as a slot), TOMBSTONE 3
+ * (a creation an earlier boot never finished: skipped by lookups, never
+ * reused, so probe chains stay intact).  The hash lets creators of other
+ * names skip a record being created; the pidns lets a waiter tell a dead
+ * creator from one in another PID namespace.
+ */
+#define CLAIM_TOMBSTONE   3u
+#define CLAIM_PIDNS_SHIFT 24
+#define CLAIM_HASH_SHIFT  44
+#define CLAIM_FIELD_MASK  ((UINT64_C(1) << 20) - 1)
 
 struct shm_header {
 	uint64_t magic;               /* SHM_MAGIC */

@@ -98,8 +98,14 @@ _public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64
 			 * does when the holder identity is unchanged. */
 			n.lo = l.lo;
 			n.hi = now + c->lease_ns;
-			if (n.hi <= l.hi && now < l.hi && term == c->term)
-				goto held; /* nothing to extend */
+			if (n.hi <= l.hi && now < l.hi && term == c->term) {
+				/* nothing to extend; as in is_leader, make sure
+				 * the term did not end before our clock read */
+				clock_then_load_barrier();
+				if (__atomic_load_n(&rec->lease.lo, __ATOMIC_ACQUIRE) != l.lo)
+					continue;
+				goto held;
+			}
 			/* full barrier; orders against a concurrent taker's CAS */
 			if (!lease_cas(&rec->lease, l, n))
 				continue;
@@ -215,10 +221,15 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 	if (l.lo != lease_lo(term, cand_holder(c)))
 		return 0;
 	/* The clock is read after the lease loads (vDSO rdtsc_ordered on
-	 * x86-64, isb + cntvct on arm64).  If now < hi, no taker can have
-	 * CASed before this clock value: it would have needed t >= hi. */
+	 * x86-64, isb + cntvct on arm64), and lo is loaded again after the
+	 * clock read has completed.  An unchanged lo means no CAS ended our
+	 * term before that load, so none ended it before the clock value we
+	 * read: an early end (resign from another thread, evict, transfer) or
+	 * a takeover at expiry (which needs a clock value >= hi > now) can only
+	 * start the next term at a later clock value. */
 	now = clock_host_ns();
-	if (now >= l.hi)
+	clock_then_load_barrier();
+	if (now >= l.hi || __atomic_load_n(&c->election->rec->lease.lo, __ATOMIC_ACQUIRE) != l.lo)
 		return 0;
 	if (ret_token)
 		*ret_token = c->election->token_base + term;

@@ -84,6 +84,11 @@ static int segment_init(int fd, uint32_t elections, uint32_t candidates, uint64_
 		return -EFBIG;
 	if (ftruncate(fd, (off_t)size) < 0)
 		return -errno;
+	/* Reserve every page now: a full /dev/shm must fail here with
+	 * -ENOSPC, not later with SIGBUS in whoever first touches a page. */
+	r = posix_fallocate(fd, 0, (off_t)size);
+	if (r != 0 && r != EOPNOTSUPP && r != EINVAL)
+		return -r;
 	h = mmap(NULL, SHM_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return -errno;
@@ -180,11 +185,15 @@ static int segment_recover_boot(struct shmelect_segment *s, const uint8_t boot[1
 			struct shm_election *e = seg_election(s->base, h, i);
 			uint64_t claim = __atomic_load_n(&e->claim, __ATOMIC_ACQUIRE);
 
-			if (slot_state(claim) != SLOT_ACTIVE) {
-				/* a creation that the old boot never finished */
-				__atomic_store_n(&e->claim, 0, __ATOMIC_RELEASE);
+			if (slot_state(claim) == SLOT_CLAIMING) {
+				/* a creation the old boot never finished: a
+				 * tombstone, not FREE, which would cut the probe
+				 * chains of the names stored after it */
+				__atomic_store_n(&e->claim, (uint64_t)CLAIM_TOMBSTONE, __ATOMIC_RELEASE);
 				continue;
 			}
+			if (slot_state(claim) != SLOT_ACTIVE)
+				continue;
 			for (;;) {
 				struct lease l = lease_read(&e->lease);
 				struct lease v = { lease_lo(lease_term(l.lo), 0), 0 };

@@ -197,17 +197,27 @@ int pid_alive(uint32_t pid, uint64_t pidns, uint64_t start_time)
 static uint64_t *incarnation_page;
 static pthread_once_t incarnation_once = PTHREAD_ONCE_INIT;
 
+static uint64_t incarnation_fallback;
+
+/* Without MADV_WIPEONFORK (Linux < 4.14): forks through fork(3) at least
+ * are seen, through pthread_atfork. */
+static void incarnation_child(void)
+{
+	__atomic_store_n(&incarnation_fallback, 0, __ATOMIC_RELAXED);
+}
+
 static void incarnation_init(void)
 {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
-	if (p == MAP_FAILED)
-		return;
-	if (madvise(p, 4096, MADV_WIPEONFORK) < 0) {
-		munmap(p, 4096);
+	if (p != MAP_FAILED && madvise(p, 4096, MADV_WIPEONFORK) == 0) {
+		incarnation_page = p;
 		return;
 	}
-	incarnation_page = p;
+	if (p != MAP_FAILED)
+		munmap(p, 4096);
+	incarnation_page = &incarnation_fallback;
+	pthread_atfork(NULL, NULL, incarnation_child);
 }
 
 uint64_t process_incarnation(void)
@@ -215,8 +225,6 @@ uint64_t process_incarnation(void)
 	uint64_t v;
 
 	pthread_once(&incarnation_once, incarnation_init);
-	if (!incarnation_page)
-		return 1; /* no WIPEONFORK: fall back to the pid check in callers */
 	v = __atomic_load_n(incarnation_page, __ATOMIC_RELAXED);
 	if (_unlikely_(v == 0)) {
 		uint64_t n = 0;

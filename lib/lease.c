@@ -101,8 +101,7 @@ _public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64
 			if (n.hi <= l.hi && now < l.hi && term == c->term) {
 				/* nothing to extend; as in is_leader, make sure
 				 * the term did not end before our clock read */
-				clock_then_load_barrier();
-				if (__atomic_load_n(&rec->lease.lo, __ATOMIC_ACQUIRE) != l.lo)
+				if (load_after(&rec->lease.lo, now) != l.lo)
 					continue;
 				goto held;
 			}
@@ -222,14 +221,13 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 		return 0;
 	/* The clock is read after the lease loads (vDSO rdtsc_ordered on
 	 * x86-64, isb + cntvct on arm64), and lo is loaded again after the
-	 * clock read has completed.  An unchanged lo means no CAS ended our
+	 * clock read has completed (load_after: a data dependency).  An unchanged lo means no CAS ended our
 	 * term before that load, so none ended it before the clock value we
 	 * read: an early end (resign from another thread, evict, transfer) or
 	 * a takeover at expiry (which needs a clock value >= hi > now) can only
 	 * start the next term at a later clock value. */
 	now = clock_host_ns();
-	clock_then_load_barrier();
-	if (now >= l.hi || __atomic_load_n(&c->election->rec->lease.lo, __ATOMIC_ACQUIRE) != l.lo)
+	if (now >= l.hi || load_after(&c->election->rec->lease.lo, now) != l.lo)
 		return 0;
 	if (ret_token)
 		*ret_token = c->election->token_base + term;

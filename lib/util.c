@@ -211,19 +211,25 @@ static void incarnation_init(void)
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p != MAP_FAILED && madvise(p, 4096, MADV_WIPEONFORK) == 0) {
-		incarnation_page = p;
+		__atomic_store_n(&incarnation_page, (uint64_t *)p, __ATOMIC_RELEASE);
 		return;
 	}
 	if (p != MAP_FAILED)
 		munmap(p, 4096);
-	incarnation_page = &incarnation_fallback;
 	pthread_atfork(NULL, NULL, incarnation_child);
+	__atomic_store_n(&incarnation_page, &incarnation_fallback, __ATOMIC_RELEASE);
 }
 
 uint64_t process_incarnation(void)
 {
-	uint64_t v;
+	uint64_t *page = __atomic_load_n(&incarnation_page, __ATOMIC_ACQUIRE), v;
 
+	/* the hot path: one load of the page pointer, one of the nonce */
+	if (_likely_(page)) {
+		v = __atomic_load_n(page, __ATOMIC_RELAXED);
+		if (_likely_(v))
+			return v;
+	}
 	pthread_once(&incarnation_once, incarnation_init);
 	v = __atomic_load_n(incarnation_page, __ATOMIC_RELAXED);
 	if (_unlikely_(v == 0)) {

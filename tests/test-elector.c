@@ -375,49 +375,82 @@ Test(elector, background_release_on_free, TEST_OPTS, .timeout = 30)
 	cr_assert_eq(agent_quit(&ag[F]), 0);
 }
 
-Test(elector, background_no_release_keeps_lease, TEST_OPTS, .timeout = 30)
+/* The follower of a NO_RELEASE leader that went away gets the lease at
+ * the kept lease's expiry E, not before. */
+static void expect_taken_at_expiry(struct agent *f, uint64_t T0, uint64_t E)
+{
+	struct shmelect_record rec;
+	int i = ev_wait(&f->sh->log, 0, EV_STARTED, f->id);
+
+	rec = observe(fx_e);
+	cr_assert_str_eq(rec.holder, f->id);
+	cr_assert_gt(rec.token, T0);
+	cr_expect_geq(rec.acquire_ns, E,
+		      "NO_RELEASE: follower acquired at %" PRIu64 ", %.3f ms before the kept "
+		      "lease's expiry %" PRIu64,
+		      rec.acquire_ns, ((double)E - (double)rec.acquire_ns) / 1e6, E);
+	cr_expect_geq(f->sh->log.ev[i].t_ns, E);
+}
+
+/* Stop a NO_RELEASE leader (without freeing it): it calls stopped_leading
+ * but keeps the lease; returns the kept lease's expiry. */
+static uint64_t no_release_stop(struct agent *l, uint64_t T0)
+{
+	struct shmelect_record rec;
+	int i;
+
+	agent_cmd(l, 's');
+	i = ev_wait(&l->sh->log, 0, EV_STOPPED, l->id);
+	cr_assert_eq(l->sh->log.ev[i].token, T0);
+	rec = observe(fx_e);
+	cr_assert_eq(rec.has_holder, 1, "NO_RELEASE: stop released the lease");
+	cr_assert_str_eq(rec.holder, l->id);
+	cr_assert_eq(rec.token, T0);
+	return rec.expiry_ns;
+}
+
+Test(elector, background_no_release_stop_keeps_lease, TEST_OPTS, .timeout = 30)
 {
 	struct agent ag[2];
-	struct shmelect_record rec0, rec1, rec2, rec3;
-	int L, F, i;
+	int L;
 	uint64_t T0, E;
 
 	two_agents(SHMELECT_ELECTOR_NO_RELEASE, 2 * SEC, ag, &L);
-	F = 1 - L;
-	rec0 = observe(fx_e);
-	T0 = rec0.token;
+	T0 = observe(fx_e).token;
+	E = no_release_stop(&ag[L], T0);
+	expect_taken_at_expiry(&ag[1 - L], T0, E);
+	cr_assert_eq(agent_quit(&ag[L]), 0);
+	cr_assert_eq(agent_quit(&ag[1 - L]), 0);
+}
 
-	/* stop (without free): run ends, stopped_leading, lease kept */
-	agent_cmd(&ag[L], 's');
-	i = ev_wait(&ag[L].sh->log, 0, EV_STOPPED, ag[L].id);
-	cr_assert_eq(ag[L].sh->log.ev[i].token, T0);
-	rec1 = observe(fx_e);
-	cr_assert_eq(rec1.has_holder, 1, "NO_RELEASE: stop released the lease");
-	cr_assert_str_eq(rec1.holder, ag[L].id);
-	cr_assert_eq(rec1.token, T0);
+/*
+ * The issue's requirement: with NO_RELEASE, free keeps the lease (observe
+ * shows the old holder until expiry).  The library's free() leaves the
+ * election, and leaving resigns any term naming the slot, so that a freed
+ * slot is never named by the lease word; shmelect_elector_new(3) documents
+ * that.  This test states the requirement; see the report for the
+ * conflict.
+ */
+Test(elector, background_no_release_free_keeps_lease, TEST_OPTS, .timeout = 30)
+{
+	struct agent ag[2];
+	struct shmelect_record rec;
+	int L;
+	uint64_t T0, E;
 
-	/* free: the lease stays with the old holder until it expires */
+	two_agents(SHMELECT_ELECTOR_NO_RELEASE, 2 * SEC, ag, &L);
+	T0 = observe(fx_e).token;
+	E = no_release_stop(&ag[L], T0);
 	cr_assert_eq(agent_quit(&ag[L]), 0);
 	cr_assert(ag[L].sh->freed);
-	rec2 = observe(fx_e);
-	E = rec1.expiry_ns;
-	if (rec2.observed_ns < E) {
-		cr_expect_eq(rec2.has_holder, 1, "NO_RELEASE: free released the lease");
-		cr_expect_str_eq(rec2.holder, ag[L].id);
-		cr_expect_eq(rec2.token, T0);
+	rec = observe(fx_e);
+	if (rec.observed_ns < E) {
+		cr_expect_eq(rec.has_holder, 1, "NO_RELEASE: free released the lease");
+		cr_expect_str_eq(rec.holder, ag[L].id);
+		cr_expect_eq(rec.token, T0);
 	}
-
-	/* the follower gets it at expiry, not before */
-	i = ev_wait(&ag[F].sh->log, 0, EV_STARTED, ag[F].id);
-	rec3 = observe(fx_e);
-	cr_assert_str_eq(rec3.holder, ag[F].id);
-	cr_assert_gt(rec3.token, T0);
-	cr_expect_geq(rec3.acquire_ns, E,
-		      "NO_RELEASE: follower acquired at %" PRIu64 ", %.3f ms before the kept "
-		      "lease's expiry %" PRIu64,
-		      rec3.acquire_ns, ((double)E - (double)rec3.acquire_ns) / 1e6, E);
-	cr_expect_geq(ag[F].sh->log.ev[i].t_ns, E);
-	cr_assert_eq(agent_quit(&ag[F]), 0);
+	expect_taken_at_expiry(&ag[1 - L], T0, E);
+	cr_assert_eq(agent_quit(&ag[1 - L]), 0);
 }
 
 /* ------------------------------------------------------------------ */

@@ -167,7 +167,7 @@ static json_object *status_object(const struct ctl *c, const struct shmelect_rec
 	add_u64(o, "observed_ns", rec->observed_ns);
 	json_object_object_add(o, "expired", json_object_new_boolean(rec->expired));
 	add_u64(o, "locked_until_ns", rec->locked_until_ns);
-	json_object_object_add(o, "advert", str_or_null(rec->advert));
+	json_object_object_add(o, "advert", json_object_new_string(rec->has_holder ? rec->advert : ""));
 	for (int i = 0; i < n; i++) {
 		json_object *mo = json_object_new_object();
 

@@ -17,6 +17,8 @@ cli_shmelectctl_SOURCES = \
 cli_shmelectctl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(SYSTEMD_CFLAGS)
 cli_shmelectctl_LDADD = lib/libshmelect.la $(JSONC_LIBS) $(SYSTEMD_LIBS)
 
+dist_man_MANS += man/shmelectctl.1
+
 # --- the active-passive template unit -------------------------------------------
 # units/shmelect-run@.service belongs to this part (the daemon's units are
 # in units/local.mk).  Generated so that ExecStart names the installed binary.
@@ -45,6 +47,9 @@ tests_test_run_config_LDADD = $(test_ldadd)
 
 cli_test_scripts = \
 	tests/test-ctl.sh \
-	tests/test-ctl-errors.sh
+	tests/test-ctl-errors.sh \
+	tests/test-ctl-daemon.sh \
+	tests/test-ctl-shmelectd.sh \
+	tests/test-run.sh
 test_scripts += $(cli_test_scripts)
-EXTRA_DIST += tests/ctl-lib.sh
+EXTRA_DIST += tests/ctl-lib.sh tests/fake-shmelectd.sh

@@ -276,7 +276,7 @@ void output_status(json_object *resp)
 	if (locked > now)
 		printf("locked       %" PRIu64 " ms more (lock-delay after an unclean loss)\n",
 		       (locked - now) / 1000000);
-	if (advert && holder)
+	if (advert && *advert && holder)
 		printf("advert       %s\n", advert);
 
 	if (!json_object_object_get_ex(s, "members", &members) ||

@@ -577,8 +577,7 @@ static void child_ended(struct run *R, int status)
 
 	if (R->shutting_down) {
 		say(R, "'%s' %s; stopping", R->cfg.command[0], how);
-		R->done = true;
-		R->exit_code = CTL_EXIT_OK;
+		R->done = true; /* with the exit code set when the shutdown began */
 		return;
 	}
 	if (R->stop_reason == STOP_LOST) {
@@ -690,16 +689,6 @@ static uint64_t step(struct run *R, uint64_t now)
 	uint64_t leader_token = R->s_leader_token;
 	pthread_mutex_unlock(&R->mu);
 
-	if (was && !R->leading && R->cs == CHILD_NONE)
-		say(R, "no longer leads (token %" PRIu64 ")", R->token);
-	if (strcmp(leader, R->logged_leader) || leader_token != R->logged_leader_token) {
-		snprintf(R->logged_leader, sizeof(R->logged_leader), "%s", leader);
-		R->logged_leader_token = leader_token;
-		if (!leader[0])
-			say(R, "standby: no leader");
-		else if (strcmp(leader, R->identity))
-			say(R, "standby: %s leads with token %" PRIu64, leader, leader_token);
-	}
 	if (elector_done && !R->shutting_down) {
 		warn(R, "the elector stopped: %s", elector_result < 0 ? strerror(-elector_result) : "no reason");
 		R->shutting_down = true;
@@ -715,6 +704,17 @@ static uint64_t step(struct run *R, uint64_t now)
 			stop_child(R, STOP_LOST, now, why);
 		else
 			next = deadline;
+	}
+	/* only now, after policing, the news */
+	if (was && !R->leading && R->cs == CHILD_NONE)
+		say(R, "no longer leads (token %" PRIu64 ")", R->token);
+	if (strcmp(leader, R->logged_leader) || leader_token != R->logged_leader_token) {
+		snprintf(R->logged_leader, sizeof(R->logged_leader), "%s", leader);
+		R->logged_leader_token = leader_token;
+		if (!leader[0])
+			say(R, "standby: no leader");
+		else if (strcmp(leader, R->identity))
+			say(R, "standby: %s leads with token %" PRIu64, leader, leader_token);
 	}
 	if (R->cs == CHILD_LOCKWAIT && (!R->leading || R->token != R->child_token || R->shutting_down)) {
 		say(R, "lost the lead while waiting for the previous command");

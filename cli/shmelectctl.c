@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <shmelect.h>
@@ -198,6 +199,42 @@ static void print_write_result(const char *verb, const char *election, const cha
 	}
 }
 
+/*
+ * shmelectd answers a handover request at once; the leader's elector
+ * carries it out when it wakes.  Wait up to 2 s for that, as direct mode
+ * does, so that "done" means the same in both.
+ */
+static void handover_wait(struct ctl *c, const char *election, const char *to, json_object *resp)
+{
+	uint64_t deadline = shmelect_now_ns() + UINT64_C(2000000000);
+
+	while (shmelect_now_ns() < deadline) {
+		struct ctl_error ignored = { 0 };
+		json_object *req = json_object_new_object(), *st = NULL, *s;
+		struct timespec ts = { 0, 10000000 };
+		uint64_t token;
+		bool done = false;
+
+		json_object_object_add(req, "verb", json_object_new_string("status"));
+		json_object_object_add(req, "election", json_object_new_string(election));
+		if (call(c, req, &st, &ignored) == 0 && json_object_object_get_ex(st, "status", &s)) {
+			const char *h = obj_str(s, "holder");
+
+			done = h && !strcmp(h, to) && !obj_bool(s, "expired");
+			if (done) {
+				json_object_object_add(resp, "done", json_object_new_boolean(1));
+				if (obj_u64(s, "token", &token))
+					json_object_object_add(resp, "token", json_object_new_uint64(token));
+			}
+		}
+		json_object_put(st);
+		json_object_put(req);
+		if (done)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct ctl c = {
@@ -335,6 +372,8 @@ int main(int argc, char **argv)
 	r = call(&c, req, &resp, &e);
 	if (r < 0)
 		goto fail;
+	if (!strcmp(verb, "handover") && !force && !obj_bool(resp, "done") && c.sock >= 0)
+		handover_wait(&c, positional[0], to, resp);
 	if (c.json)
 		output_json(resp);
 	else if (!strcmp(verb, "list"))

@@ -126,19 +126,18 @@ start_run() {
 	bg_pids+=("$run_pid")
 }
 
-# Lines of the overlap log of one identity's commands.
-log_lines() {
-	grep -c " $2\$" "$1" 2>/dev/null || true
-}
-
 # started LOG IDENTITY [N]: at least N (default 1) commands of IDENTITY started.
 started() {
-	[ "$(grep -c "^start .* $2\$" "$1" 2>/dev/null)" -ge "${3:-1}" ]
+	local n
+	n=$(grep -c "^start .* $2\$" "$1" 2>/dev/null)
+	[ "${n:-0}" -ge "${3:-1}" ]
 }
 
 # ended LOG IDENTITY [N]: at least N of its commands logged an end (SIGTERM).
 ended() {
-	[ "$(grep -c "^end .* $2\$" "$1" 2>/dev/null)" -ge "${3:-1}" ]
+	local n
+	n=$(grep -c "^end .* $2\$" "$1" 2>/dev/null)
+	[ "${n:-0}" -ge "${3:-1}" ]
 }
 
 check_overlap() {
@@ -152,7 +151,7 @@ pid_gone() {
 	! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
-# The pids of running commands (keeper children) of IDENTITY's log lines.
+# last_pid LOG IDENTITY: the pid of IDENTITY's latest command.
 last_pid() {
 	grep "^start .* $2\$" "$1" | tail -n 1 | cut -d' ' -f2
 }

@@ -62,7 +62,7 @@ expect_exit 0 "$ctl" status demo --json
 assert_jq '.ok == true'
 assert_jq '.status | keys == (["acquire_ns","advert","election","expired","expiry_ns","has_holder","holder","holder_pid","holder_slot","lease_ns","locked_until_ns","members","observed_ns","renew_ns","segment","term","token","transitions"] | sort)'
 assert_jq '.status.members[0] | keys == (["identity","pid","slot","lease_ns","joined_ns","priority","is_holder"] | sort)'
-assert_jq '.status | .holder == "a" and .has_holder and (.expired | not) and .lease_ns == 2000000000 and .expiry_ns > .observed_ns and .renew_ns <= .observed_ns and .advert == null'
+assert_jq '.status | .holder == "a" and .has_holder and (.expired | not) and .lease_ns == 2000000000 and .expiry_ns > .observed_ns and .renew_ns <= .observed_ns and .advert == ""'
 assert_jq '[.status.members[] | select(.is_holder)] | length == 1 and .[0].identity == "a"'
 assert_jq '.status.members[] | select(.identity == "b") | .priority == 3 and (.is_holder | not)'
 [ "$(json_token "$out")" = "$token" ] || fail "--json token $(json_token "$out") != human token $token"
@@ -148,7 +148,10 @@ done <"$tmp/watch.json"
 leaders=$(jq -r 'select(.event == "leader") | .holder' "$tmp/watch.json" | head -n 2 | tr '\n' ' ')
 [ "$leaders" = "b a " ] || { cat "$tmp/watch.json"; fail "leader events: '$leaders', expected 'b a '"; }
 jq -s -e 'map(select(.event == "leader")) | length > 0 and all(.token > 0)' "$tmp/watch.json" >/dev/null || fail "leader events without token"
-grep -q '"event":"no_leader"' "$tmp/watch.json" || fail "no no_leader event after evict"
+# (a no_leader event after evict is not certain: the polling watcher may see
+# the next leader first)  Leader tokens only grow:
+jq -s -e '[.[] | select(.event == "leader") | .token] | . == sort and length >= 3' "$tmp/watch.json" >/dev/null ||
+	fail "leader events: tokens do not grow"
 assert_match "$(cat "$tmp/watch.txt")" "^[0-9:.]+ +#[0-9]+ +demo +leader +b, token [0-9]+ \\(term [0-9]+\\)$"
 assert_match "$(cat "$tmp/watch.txt")" "^[0-9:.]+ +#[0-9]+ +demo +joined +c$"
 assert_match "$(cat "$tmp/watch.txt")" "^[0-9:.]+ +#[0-9]+ +demo +left +c$"

@@ -261,7 +261,8 @@ struct shmelect_elector;
 
 enum shmelect_elector_flags {
 	SHMELECT_ELECTOR_PREEMPT    = 1 << 0, /* take over from lower-priority leaders */
-	SHMELECT_ELECTOR_NO_RELEASE = 1 << 1, /* keep the lease on a graceful stop */
+	SHMELECT_ELECTOR_NO_RELEASE = 1 << 1, /* on a graceful stop the lease runs out instead of being
+						 released; free() leaves it vacant but locked until then */
 	SHMELECT_ELECTOR_ONCE       = 1 << 2, /* after losing, stop instead of re-contending */
 };
 
@@ -290,7 +291,8 @@ struct shmelect_elector_callbacks {
 int shmelect_elector_new(struct shmelect_election *e, const struct shmelect_elector_config *cfg,
 			 const struct shmelect_elector_callbacks *cb, void *userdata,
 			 struct shmelect_elector **ret);
-/* Stops it (releasing the lease unless NO_RELEASE), leaves, frees. */
+/* Stops it (releasing the lease, or with NO_RELEASE locking it until its
+ * expiry), leaves, frees. */
 struct shmelect_elector *shmelect_elector_free(struct shmelect_elector *el);
 /* One round at time now_ns; *ret_next_ns: when to call again at the latest. */
 int shmelect_elector_step(struct shmelect_elector *el, uint64_t now_ns, uint64_t *ret_next_ns);

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -125,14 +126,17 @@ static void slot_mutex_init(struct shm_slot *slot)
 	pthread_mutexattr_destroy(&a);
 }
 
-/* 1 if a live ACTIVE member has this identity, reaping dead ones met. */
-static int identity_taken(struct shmelect_election *e, const char *identity)
+/* 1 if a live ACTIVE member other than slot `except` has this identity,
+ * reaping dead ones met. */
+static int identity_taken(struct shmelect_election *e, const char *identity, uint32_t except)
 {
 	for (uint32_t i = 0; i < e->seg->max_candidates; i++) {
 		struct shm_slot *slot = election_slot(e->rec, i);
 		char have[SHMELECT_IDENTITY_MAX + 1];
 
-		if (slot_state(__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE)) != SLOT_ACTIVE)
+		if (i == except)
+			continue;
+		if (slot_state(__atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST)) != SLOT_ACTIVE)
 			continue;
 		copy_bounded(have, slot->identity, sizeof(have));
 		if (strcmp(have, identity))
@@ -142,6 +146,17 @@ static int identity_taken(struct shmelect_election *e, const char *identity)
 		return 1;
 	}
 	return 0;
+}
+
+/* Give back a slot we just published and never led from. */
+static void slot_release(struct shmelect_candidate *c)
+{
+	uint64_t w = c->owner;
+
+	life_stop(c);
+	__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 }
 
 static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c, uint64_t pidns,
@@ -193,7 +208,7 @@ static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c,
 		/* release: every field above is visible to whoever sees ACTIVE.
 		 * A CAS, because a reaper may have judged us dead (only if we
 		 * were in another PID namespace and it could not tell). */
-		if (!__atomic_compare_exchange_n(&slot->owner, &claiming, active, false, __ATOMIC_RELEASE,
+		if (!__atomic_compare_exchange_n(&slot->owner, &claiming, active, false, __ATOMIC_SEQ_CST,
 						 __ATOMIC_RELAXED)) {
 			life_stop(c);
 			continue;
@@ -247,22 +262,41 @@ _public_ int shmelect_candidate_join(struct shmelect_election *e, const char *id
 	if (r < 0)
 		goto fail;
 
-	if (identity_taken(e, c->identity)) {
-		r = -EEXIST;
-		goto fail;
+	for (int attempt = 0;; attempt++) {
+		if (identity_taken(e, c->identity, UINT32_MAX)) {
+			r = -EEXIST;
+			goto fail;
+		}
+		r = slot_claim(e, c, pidns, start_time);
+		if (r == -ENOSPC) {
+			/* full: reclaim the slots of dead members, then again */
+			int freed = 0;
+			for (uint32_t i = 0; i < e->seg->max_candidates; i++)
+				if (slot_reap_if_dead(e, i) == 1)
+					freed++;
+			if (freed)
+				r = slot_claim(e, c, pidns, start_time);
+		}
+		if (r < 0)
+			goto fail;
+		/* Two joins of one identity at once can both pass the check
+		 * above.  Now that ours is published (a seq_cst CAS), look
+		 * again (seq_cst loads): of two racing joins at least one sees
+		 * the other, and whoever sees a twin backs off, so no twins
+		 * remain.  Both may back off; a random pause then breaks the
+		 * symmetry, and a real twin is refused by the check above. */
+		if (!identity_taken(e, c->identity, c->index))
+			break;
+		slot_release(c);
+		if (attempt >= 3) {
+			r = -EEXIST;
+			goto fail;
+		}
+		uint64_t rnd = 0;
+		random_u64(&rnd);
+		struct timespec ts = { 0, (long)(rnd % 1000000) };
+		nanosleep(&ts, NULL);
 	}
-	r = slot_claim(e, c, pidns, start_time);
-	if (r == -ENOSPC) {
-		/* full: reclaim the slots of dead members, then try again */
-		int freed = 0;
-		for (uint32_t i = 0; i < e->seg->max_candidates; i++)
-			if (slot_reap_if_dead(e, i) == 1)
-				freed++;
-		if (freed)
-			r = slot_claim(e, c, pidns, start_time);
-	}
-	if (r < 0)
-		goto fail;
 	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 	election_bump(e);
 	*ret = c;
@@ -277,8 +311,11 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 {
 	if (!c)
 		return NULL;
-	/* A forked child must not resign or free its parent's membership. */
-	if (c->incarnation == process_incarnation()) {
+	/* A forked child must not resign or free its parent's membership, and
+	 * a handle whose slot was taken away (reaped, or voided by reboot
+	 * recovery) must not touch what is now another member's. */
+	if (c->incarnation == process_incarnation() &&
+	    __atomic_load_n(&c->slot->owner, __ATOMIC_ACQUIRE) == c->owner) {
 		uint64_t w = c->owner;
 
 		shmelect_candidate_resign(c);
@@ -321,6 +358,8 @@ static int cand_own(const struct shmelect_candidate *c)
 		return -EINVAL;
 	if (c->incarnation != process_incarnation())
 		return -ESTALE;
+	if (__atomic_load_n(&c->slot->owner, __ATOMIC_ACQUIRE) != c->owner)
+		return -EIDRM; /* the slot is another member's now */
 	return 0;
 }
 

@@ -79,10 +79,14 @@ static int election_new(struct shmelect_segment *seg, uint32_t index, const char
 	if (!e)
 		return -ENOMEM;
 	e->seg = seg;
-	e->rec = seg_election(seg->base, seg->hdr, index);
+	e->rec = seg_election(seg->base, seg->election_size, index);
 	e->index = index;
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->token_base = __atomic_load_n(&e->rec->token_base, __ATOMIC_RELAXED);
+	if (e->token_base == 0 || e->token_base > TOKEN_BASE_MAX) {
+		free(e);
+		return -EBADMSG; /* tokens from this record could wrap */
+	}
 	segment_ref(seg);
 	*ret = e;
 	return 0;
@@ -114,13 +118,14 @@ static void election_fill(struct shmelect_segment *seg, struct shm_election *rec
 
 	if (base <= floor)
 		base = floor + 1;
+	if (base > TOKEN_BASE_MAX)
+		base = TOKEN_BASE_MAX; /* a hostile floor; the open that follows refuses nothing */
 	memset(rec->name, 0, sizeof(rec->name));
 	strncpy(rec->name, name, SHMELECT_NAME_MAX);
 	rec->token_base = base;
 	rec->created_ns = clock_host_ns();
 	rec->fence = 0;
 	rec->handover = 0;
-	rec->lock_delay_until = 0;
 	/* release: the name and token base are visible to anyone who sees
 	 * READY.  A CAS (not a store): if a waiter decided we were dead and
 	 * took the claim over, our late writes were identical in kind and it
@@ -152,7 +157,7 @@ _public_ int shmelect_election_open(struct shmelect_segment *seg, const char *na
 	start = hash % max;
 	for (uint32_t probe = 0; probe < max; probe++) {
 		uint32_t idx = (start + probe) % max;
-		struct shm_election *rec = seg_election(seg->base, seg->hdr, idx);
+		struct shm_election *rec = seg_election(seg->base, seg->election_size, idx);
 
 		for (;;) {
 			uint64_t w = __atomic_load_n(&rec->claim, __ATOMIC_ACQUIRE);
@@ -446,13 +451,16 @@ _public_ int shmelect_election_reap(struct shmelect_election *e)
 		return -EINVAL;
 	if (e->seg->readonly)
 		return -EROFS;
+	int err = 0;
+
 	for (uint32_t i = 0; i < e->seg->max_candidates; i++) {
 		int r = slot_reap_if_dead(e, i);
 		if (r < 0)
-			return r;
-		n += r;
+			err = r; /* a corrupt slot: go on with the others */
+		else
+			n += r;
 	}
-	return n;
+	return n > 0 || err == 0 ? n : err;
 }
 
 _public_ int shmelect_election_handover(struct shmelect_election *e, const char *identity,
@@ -475,6 +483,8 @@ _public_ int shmelect_election_handover(struct shmelect_election *e, const char 
 		return 0;
 	}
 	if (!identity) {
+		if (flags & SHMELECT_HANDOVER_FORCE)
+			return -EINVAL; /* force what, to whom? */
 		__atomic_store_n(&e->rec->handover, 0, __ATOMIC_RELEASE);
 		election_bump(e);
 		return 0;

@@ -152,8 +152,10 @@ static void lost(struct shmelect_elector *el, uint64_t now)
 		__atomic_store_n(&el->cand->slot->waiting, 1, __ATOMIC_RELAXED);
 	if (el->cb.stopped_leading)
 		el->cb.stopped_leading(el, el->token, el->userdata);
-	if (el->flags & SHMELECT_ELECTOR_ONCE)
+	if (el->flags & SHMELECT_ELECTOR_ONCE) {
 		el->done = true;
+		__atomic_store_n(&el->cand->slot->waiting, 0, __ATOMIC_RELAXED);
+	}
 }
 
 /* Carry out a pending handover request naming another live member. */
@@ -186,6 +188,12 @@ static void leader_handover(struct shmelect_elector *el)
 		       lease_lo(__atomic_load_n(&el->cand->term, __ATOMIC_RELAXED), el->cand->index + 1));
 }
 
+/* What others see, which shmelect_candidate_set_priority() may change. */
+static int32_t my_priority(struct shmelect_elector *el)
+{
+	return __atomic_load_n(&el->cand->slot->priority, __ATOMIC_RELAXED);
+}
+
 /* Should a follower hold back because a better candidate waits? */
 static bool defer_to_better(struct shmelect_elector *el, uint64_t now)
 {
@@ -203,7 +211,7 @@ static bool defer_to_better(struct shmelect_elector *el, uint64_t now)
 		if (slot_state(__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE)) != SLOT_ACTIVE)
 			continue;
 		if (__atomic_load_n(&slot->waiting, __ATOMIC_RELAXED) &&
-		    __atomic_load_n(&slot->priority, __ATOMIC_RELAXED) > el->priority)
+		    __atomic_load_n(&slot->priority, __ATOMIC_RELAXED) > my_priority(el))
 			return true;
 	}
 	return false;
@@ -218,7 +226,7 @@ static void maybe_preempt(struct shmelect_elector *el, struct lease l)
 	if (!(el->flags & SHMELECT_ELECTOR_PREEMPT) || !holder ||
 	    holder > el->election->seg->max_candidates)
 		return;
-	if (__atomic_load_n(&election_slot(rec, holder - 1)->priority, __ATOMIC_RELAXED) >= el->priority)
+	if (__atomic_load_n(&election_slot(rec, holder - 1)->priority, __ATOMIC_RELAXED) >= my_priority(el))
 		return;
 	if (__atomic_compare_exchange_n(&rec->handover, &zero,
 					handover_word(el->cand->index, el->cand->owner), false,
@@ -245,8 +253,12 @@ _public_ int shmelect_elector_step(struct shmelect_elector *el, uint64_t now, ui
 
 	if (el->leading) {
 		if (now - el->last_renew_ns >= el->renew_deadline_ns) {
-			/* could not renew in time: step down on our own */
-			shmelect_candidate_resign(el->cand);
+			/* Could not renew in time (we were paused or starved):
+			 * step down on our own.  Unclean: whatever we were doing
+			 * may be half done, so the lease stays locked for our
+			 * lock-delay, as after a crash. */
+			candidate_release(el->cand, clock_host_ns() +
+				__atomic_load_n(&el->cand->slot->lock_delay_ns, __ATOMIC_RELAXED));
 			lost(el, now);
 		} else {
 			leader_handover(el);
@@ -264,7 +276,18 @@ _public_ int shmelect_elector_step(struct shmelect_elector *el, uint64_t now, ui
 	if (!el->leading && !el->done && now - el->stepped_down_ns >= el->retry_period_ns) {
 		struct lease l = lease_read(&rec->lease);
 		uint32_t holder = lease_holder(l.lo);
-		bool takeable = !holder ? now >= l.hi : now >= l.hi || holder == el->cand->index + 1;
+		bool takeable;
+
+		if (holder > el->election->seg->max_candidates)
+			return -EBADMSG;
+		if (!holder)
+			takeable = now >= l.hi; /* vacant; hi > now: locked */
+		else if (holder == el->cand->index + 1)
+			takeable = true;        /* ours, or handed to us */
+		else                            /* expired, and past its lock-delay */
+			takeable = now >= l.hi &&
+				   now - l.hi >= __atomic_load_n(&election_slot(rec, holder - 1)->lock_delay_ns,
+								 __ATOMIC_RELAXED);
 
 		if (takeable && !(holder == el->cand->index + 1) && defer_to_better(el, now)) {
 			/* a higher-priority member waits: give it a retry period */
@@ -282,14 +305,18 @@ _public_ int shmelect_elector_step(struct shmelect_elector *el, uint64_t now, ui
 				report_leader(el);
 				if (el->cb.started_leading)
 					el->cb.started_leading(el, tok, el->userdata);
+			} else {
+				el->takeable_since = 0; /* someone else was faster */
 			}
 		} else {
 			el->takeable_since = 0;
 			maybe_preempt(el, l);
 		}
-		if (!el->leading)
-			report_leader(el);
 	}
+	/* also while holding back after a loss: a follower must hear of every
+	 * new leader, and run() sleeps only once it has */
+	if (!el->leading && !el->done)
+		report_leader(el);
 
 	/* when to come back at the latest */
 	if (el->done) {
@@ -301,7 +328,7 @@ _public_ int shmelect_elector_step(struct shmelect_elector *el, uint64_t now, ui
 		uint32_t holder = lease_holder(l.lo);
 
 		next = now + el->retry_period_ns;
-		if (el->takeable_since)
+		if (el->takeable_since && el->takeable_since + el->retry_period_ns > now)
 			next = el->takeable_since + el->retry_period_ns;
 		else if (holder && holder <= el->election->seg->max_candidates)
 			next = l.hi + __atomic_load_n(&election_slot(rec, holder - 1)->lock_delay_ns,
@@ -346,6 +373,7 @@ static void elector_shutdown(struct shmelect_elector *el)
 		return; /* a forked child: the lease is the parent's */
 	__atomic_store_n(&el->cand->slot->waiting, 0, __ATOMIC_RELAXED);
 	if (el->leading) {
+		/* NO_RELEASE: the lease stays ours and runs out */
 		if (!(el->flags & SHMELECT_ELECTOR_NO_RELEASE))
 			shmelect_candidate_resign(el->cand);
 		lost(el, clock_host_ns());
@@ -424,10 +452,20 @@ _public_ struct shmelect_elector *shmelect_elector_free(struct shmelect_elector 
 {
 	if (!el)
 		return NULL;
-	shmelect_elector_stop(el);
-	if (el->thread_started)
-		pthread_join(el->thread, NULL);
-	elector_shutdown(el);
+	if (el->cand->incarnation == process_incarnation()) {
+		shmelect_elector_stop(el);
+		if (el->thread_started)
+			pthread_join(el->thread, NULL);
+		elector_shutdown(el);
+		uint64_t expiry = 0;
+		/* NO_RELEASE, and about to leave: keep the lease's protection
+		 * without keeping the slot (leave() frees it, and lo must never
+		 * name a free slot): vacant, but nobody acquires before it
+		 * would have expired. */
+		if ((el->flags & SHMELECT_ELECTOR_NO_RELEASE) &&
+		    shmelect_candidate_leadership(el->cand, NULL, &expiry) == 1)
+			candidate_release(el->cand, expiry);
+	} /* else a forked child: no thread of ours to join, no lease to give */
 	shmelect_candidate_leave(el->cand);
 	shmelect_election_close(el->election);
 	free(el);
@@ -450,6 +488,8 @@ _public_ int shmelect_elector_handover(struct shmelect_elector *el, const char *
 	r = check_name(identity, SHMELECT_IDENTITY_MAX);
 	if (r < 0)
 		return r;
+	if (el->cand->incarnation != process_incarnation())
+		return -ESTALE;
 	if (shmelect_candidate_is_leader(el->cand) != 1)
 		return -EPERM;
 	i = slot_find_identity(el->election, identity, NULL);

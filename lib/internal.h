@@ -66,6 +66,9 @@ int pid_alive(uint32_t pid, uint64_t pidns, uint64_t start_time);
 void segment_ref(struct shmelect_segment *s);
 void segment_unref(struct shmelect_segment *s);
 
+/* lease.c */
+int candidate_release(struct shmelect_candidate *c, uint64_t locked_until);
+
 /* election.c */
 void election_bump(struct shmelect_election *e);
 int election_dup(struct shmelect_election *e, struct shmelect_election **ret);

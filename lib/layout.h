@@ -62,6 +62,8 @@
 #define LEASE_HOLDER_BITS  12
 #define LEASE_HOLDER_MASK  ((UINT64_C(1) << LEASE_HOLDER_BITS) - 1)
 #define LEASE_TERM_MAX     ((UINT64_C(1) << (64 - LEASE_HOLDER_BITS)) - 1)
+/* token = token_base + term stays below 2^63 */
+#define TOKEN_BASE_MAX     ((UINT64_C(1) << 63) - (UINT64_C(1) << 52) - 1)
 
 typedef unsigned __int128 u128;
 
@@ -154,8 +156,9 @@ struct shm_slot {
 	uint64_t acquire_term;        /* the term acquire_ns belongs to */
 	uint64_t waiting;             /* 1 while the member waits to lead */
 	uint64_t reserved1[4];
-	/* lines 3-4: a robust, process-shared mutex held by the holder's thread
-	 * while it holds the lease; followers lock it to learn of its death */
+	/* lines 3-4: a robust, process-shared mutex that the member's life
+	 * thread holds from join to leave; followers watch its futex word to
+	 * learn of the member's death (wait.c) */
 	union {
 		pthread_mutex_t mutex;
 		uint8_t pad[64];
@@ -178,8 +181,8 @@ struct shm_election {
 	uint64_t token_base;          /* token = token_base + term */
 	uint64_t created_ns;
 	uint64_t fence;               /* the election's own fence */
-	uint64_t handover;            /* reserved for handover target */
-	uint64_t lock_delay_until;    /* reserved for lock-delay */
+	uint64_t handover;            /* pending handover request (handover_word) */
+	uint64_t reserved_ld;         /* unused: lock-delay lives in the lease word */
 	uint64_t reserved1[10];
 	/* then max_candidates struct shm_slot */
 };
@@ -209,9 +212,11 @@ _Static_assert(__atomic_always_lock_free(4, 0), "32-bit atomics must be lock-fre
 #error "shmelect needs an inline 16-byte compare-and-swap (x86-64: -mcx16)"
 #endif
 
-static inline struct shm_election *seg_election(void *base, const struct shm_header *h, uint32_t i)
+/* election_size is the validated copy taken at open, never the live header
+ * field, which any writer of the segment could change under us. */
+static inline struct shm_election *seg_election(void *base, uint32_t election_size, uint32_t i)
 {
-	return (struct shm_election *)((char *)base + SHM_HEADER_SIZE + (size_t)i * h->election_size);
+	return (struct shm_election *)((char *)base + SHM_HEADER_SIZE + (size_t)i * election_size);
 }
 
 static inline struct shm_slot *election_slot(struct shm_election *e, uint32_t i)

@@ -169,7 +169,7 @@ _public_ int shmelect_candidate_renew(struct shmelect_candidate *c)
 		n.lo = l.lo;
 		n.hi = now + c->lease_ns;
 		if (n.hi <= l.hi)
-			return 1;
+			return load_after(&rec->lease.lo, now) == l.lo; /* as in is_leader */
 		/* The same word a taker CASes: if it took over after our
 		 * load, this fails and the next round sees lo changed. */
 		if (lease_cas(&rec->lease, l, n))
@@ -239,4 +239,31 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 _public_ int shmelect_candidate_is_leader(struct shmelect_candidate *c)
 {
 	return shmelect_candidate_leadership(c, NULL, NULL);
+}
+
+/*
+ * End our own term, leaving the lease vacant and locked until `locked_until`
+ * (resign is the same with "now": not locked).  Used for an unclean
+ * step-down (lock-delay) and for keeping a lease's protection on a graceful
+ * stop that does not release it (SHMELECT_ELECTOR_NO_RELEASE).
+ */
+int candidate_release(struct shmelect_candidate *c, uint64_t locked_until)
+{
+	struct shm_election *rec = c->election->rec;
+	uint64_t term = __atomic_load_n(&c->term, __ATOMIC_RELAXED);
+
+	if (term == 0)
+		return 0;
+	for (;;) {
+		struct lease l = lease_read(&rec->lease);
+		uint64_t now = clock_host_ns();
+
+		if (l.lo != cand_lo(c))
+			return 0;
+		struct lease v = { lease_lo(term, 0), locked_until > now ? locked_until : now };
+		if (lease_cas(&rec->lease, l, v)) {
+			election_bump(c->election);
+			return 1;
+		}
+	}
 }

@@ -66,6 +66,10 @@ static int validate_params(const struct shmelect_segment_params *p)
 	for (size_t i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
 		if (p->reserved[i])
 			return -EINVAL;
+	/* tokens are token_base + term with term < 2^52: keep the sum below
+	 * 2^63 so a token never wraps (invariant 2) */
+	if (p->token_floor > TOKEN_BASE_MAX)
+		return -ERANGE;
 	if (p->reserved0 || p->max_elections > SHMELECT_MAX_ELECTIONS ||
 	    p->max_candidates > SHMELECT_MAX_CANDIDATES || (p->mode & ~07777u))
 		return -EINVAL;
@@ -182,7 +186,7 @@ static int segment_recover_boot(struct shmelect_segment *s, const uint8_t boot[1
 		return -errno;
 	if (memcmp(h->boot_id, boot, 16) != 0) {
 		for (uint32_t i = 0; i < s->max_elections; i++) {
-			struct shm_election *e = seg_election(s->base, h, i);
+			struct shm_election *e = seg_election(s->base, s->election_size, i);
 			uint64_t claim = __atomic_load_n(&e->claim, __ATOMIC_ACQUIRE);
 
 			if (slot_state(claim) == SLOT_CLAIMING) {
@@ -202,6 +206,7 @@ static int segment_recover_boot(struct shmelect_segment *s, const uint8_t boot[1
 			}
 			for (uint32_t j = 0; j < s->max_candidates; j++)
 				__atomic_store_n(&election_slot(e, j)->owner, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&e->waiters, 0, __ATOMIC_RELAXED); /* sleepers of the old boot */
 			__atomic_fetch_add(&e->members_seq, 1, __ATOMIC_SEQ_CST);
 			__atomic_fetch_add(&e->change, 1, __ATOMIC_SEQ_CST);
 		}
@@ -316,7 +321,9 @@ _public_ int shmelect_segment_open(const char *name, unsigned flags,
 		return r;
 
 	for (int attempt = 0; attempt < 8; attempt++) {
-		fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+		/* O_NONBLOCK: a FIFO planted under the name must not block us
+		 * (segment_map then rejects anything but a regular file) */
+		fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd >= 0) {
 			if (flags & SHMELECT_SEGMENT_EXCL) {
 				close(fd);
@@ -395,7 +402,7 @@ _public_ int shmelect_segment_info(struct shmelect_segment *seg, struct shmelect
 			info.boot_id[o++] = '-';
 	}
 	for (uint32_t i = 0; i < seg->max_elections; i++)
-		if (slot_state(__atomic_load_n(&seg_election(seg->base, h, i)->claim,
+		if (slot_state(__atomic_load_n(&seg_election(seg->base, seg->election_size, i)->claim,
 					       __ATOMIC_ACQUIRE)) == SLOT_ACTIVE)
 			info.n_elections++;
 	*ret = info;
@@ -410,7 +417,7 @@ _public_ int shmelect_segment_list(struct shmelect_segment *seg,
 	if (!seg || (n && !names))
 		return -EINVAL;
 	for (uint32_t i = 0; i < seg->max_elections; i++) {
-		struct shm_election *e = seg_election(seg->base, seg->hdr, i);
+		struct shm_election *e = seg_election(seg->base, seg->election_size, i);
 
 		if (slot_state(__atomic_load_n(&e->claim, __ATOMIC_ACQUIRE)) != SLOT_ACTIVE)
 			continue;

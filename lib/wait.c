@@ -43,6 +43,15 @@
 #define FUTEX_32 2
 #endif
 
+/* now + timeout, saturating: UINT64_MAX (or anything that would wrap) is
+ * "no deadline". */
+static uint64_t deadline_after(uint64_t timeout_ns)
+{
+	uint64_t now = clock_host_ns();
+
+	return timeout_ns >= UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+}
+
 struct life {
 	pthread_t thread;
 	struct shm_slot *slot;
@@ -293,7 +302,9 @@ _public_ int shmelect_candidate_wait(struct shmelect_candidate *c, uint64_t time
 
 	if (!c)
 		return -EINVAL;
-	deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : clock_host_ns() + timeout_ns;
+	if (c->incarnation != process_incarnation())
+		return -ESTALE; /* and never mark the parent's slot as waiting */
+	deadline = deadline_after(timeout_ns);
 	__atomic_store_n(&c->slot->waiting, 1, __ATOMIC_RELAXED);
 	for (;;) {
 		r = follower_sleep(c->election, wait_check, &w, NULL, 0, deadline);
@@ -314,8 +325,7 @@ _public_ int shmelect_candidate_wait(struct shmelect_candidate *c, uint64_t time
 			break;
 		}
 	}
-	if (r != -ESTALE)
-		__atomic_store_n(&c->slot->waiting, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->slot->waiting, 0, __ATOMIC_RELAXED);
 	return r;
 }
 
@@ -323,7 +333,7 @@ _public_ int shmelect_candidate_wait(struct shmelect_candidate *c, uint64_t time
 static int change_wait(uint32_t *word, uint32_t *waiters, bool readonly, uint64_t *seq,
 		       uint64_t timeout_ns)
 {
-	uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : clock_host_ns() + timeout_ns;
+	uint64_t deadline = deadline_after(timeout_ns);
 	uint32_t want = (uint32_t)*seq;
 
 	if (*seq == 0) {

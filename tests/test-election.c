@@ -544,7 +544,7 @@ Test(election, creator_died_half_way, .timeout = 10)
 	cr_assert_eq(self_pidns(&pidns), 0);
 
 	/* the record "svc" hashes to, left CLAIMING by the dead creator */
-	rec = seg_election(s->base, s->hdr, hash % max);
+	rec = seg_election(s->base, s->election_size, hash % max);
 	w = ((uint64_t)hash & CLAIM_FIELD_MASK) << CLAIM_HASH_SHIFT |
 	    (pidns & CLAIM_FIELD_MASK) << CLAIM_PIDNS_SHIFT |
 	    ((uint64_t)dead & SLOT_PID_MASK) << SLOT_PID_SHIFT | SLOT_CLAIMING;

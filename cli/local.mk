@@ -50,6 +50,7 @@ cli_test_scripts = \
 	tests/test-ctl-errors.sh \
 	tests/test-ctl-daemon.sh \
 	tests/test-ctl-shmelectd.sh \
-	tests/test-run.sh
+	tests/test-run.sh \
+	tests/test-run-systemd.sh
 test_scripts += $(cli_test_scripts)
 EXTRA_DIST += tests/ctl-lib.sh tests/fake-shmelectd.sh

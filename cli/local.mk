@@ -54,3 +54,7 @@ cli_test_scripts = \
 	tests/test-run-systemd.sh
 test_scripts += $(cli_test_scripts)
 EXTRA_DIST += tests/ctl-lib.sh tests/fake-shmelectd.sh
+
+# --- the live demo of "run" (scripts/demo.sh may call it) -----------------------------
+
+EXTRA_DIST += examples/run-demo.sh

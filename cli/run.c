@@ -138,8 +138,6 @@ struct run {
 	bool ready_sent;
 };
 
-static struct run *the_run;
-
 static void say(struct run *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(struct run *R, const char *fmt, ...)
 {
@@ -843,23 +841,13 @@ static void teardown(struct run *R)
 	lock_drop(R);
 }
 
-int run_main(struct ctl *c, int argc, char **argv)
+static int run_inner(struct run *R, struct ctl *c, int argc, char **argv)
 {
-	struct run *R;
 	struct ctl_error e = { 0 };
 	char err[400];
 	sigset_t mask;
 	uint64_t usec;
 	int r;
-
-	R = calloc(1, sizeof(*R));
-	if (!R)
-		return CTL_EXIT_FAILURE;
-	the_run = R;
-	R->ctl = c;
-	R->lock_fd = -1;
-	R->efd = R->sfd = R->epfd = -1;
-	pthread_mutex_init(&R->mu, NULL);
 
 	r = run_config_parse(argc, argv, &R->cfg, err, sizeof(err));
 	if (r == 1) {
@@ -965,4 +953,27 @@ int run_main(struct ctl *c, int argc, char **argv)
 		sd_notify(0, "STOPPING=1");
 	say(R, "exiting with status %d", R->exit_code);
 	return R->exit_code;
+}
+
+int run_main(struct ctl *c, int argc, char **argv)
+{
+	struct run *R = calloc(1, sizeof(*R));
+	int r;
+
+	if (!R)
+		return CTL_EXIT_FAILURE;
+	R->ctl = c;
+	R->lock_fd = -1;
+	R->efd = R->sfd = R->epfd = -1;
+	pthread_mutex_init(&R->mu, NULL);
+	r = run_inner(R, c, argc, argv);
+	if (R->epfd >= 0)
+		close(R->epfd);
+	if (R->efd >= 0)
+		close(R->efd);
+	if (R->sfd >= 0)
+		close(R->sfd);
+	pthread_mutex_destroy(&R->mu);
+	free(R);
+	return r;
 }

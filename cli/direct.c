@@ -402,7 +402,8 @@ struct watched {
 struct watch {
 	struct ctl *c;
 	struct shmelect_segment *seg;
-	uint32_t max_candidates;
+	uint32_t max_candidates, max_elections;
+	char (*names)[SHMELECT_NAME_MAX + 1];
 	struct watched *w;
 	size_t n, cap;
 	uint64_t seq;
@@ -487,14 +488,13 @@ static uint64_t diff_one(struct watch *W, struct watched *w, bool quiet, int *st
 /* Segment-wide: pick up elections created since the last look. */
 static int add_new_elections(struct watch *W)
 {
-	char (*names)[SHMELECT_NAME_MAX + 1];
+	char (*names)[SHMELECT_NAME_MAX + 1] = W->names;
 	int n;
 
-	names = calloc(SHMELECT_MAX_ELECTIONS, sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	n = shmelect_segment_list(W->seg, names, SHMELECT_MAX_ELECTIONS);
-	for (int i = 0; i < n && i < SHMELECT_MAX_ELECTIONS; i++) {
+	n = shmelect_segment_list(W->seg, names, W->max_elections);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && (uint32_t)i < W->max_elections; i++) {
 		bool have = false;
 
 		for (size_t j = 0; j < W->n && !have; j++)
@@ -515,7 +515,6 @@ static int add_new_elections(struct watch *W)
 		snprintf(W->w[W->n].name, sizeof(W->w[W->n].name), "%s", names[i]);
 		W->n++;
 	}
-	free(names);
 	return 0;
 }
 
@@ -535,8 +534,10 @@ int direct_watch(struct ctl *c, const char *election, ctl_event_fn fn, void *use
 	if (r < 0)
 		goto out;
 	W.max_candidates = info.max_candidates;
+	W.max_elections = info.max_elections;
 	W.buf = calloc(W.max_candidates, sizeof(*W.buf));
-	if (!W.buf) {
+	W.names = calloc(W.max_elections, sizeof(*W.names));
+	if (!W.buf || !W.names) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -600,6 +601,7 @@ out:
 	}
 	free(W.w);
 	free(W.buf);
+	free(W.names);
 	shmelect_segment_close(W.seg);
 	return r;
 }

@@ -877,8 +877,12 @@ static int run_inner(struct run *R, struct ctl *c, int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGUSR2);
 	sigaddset(&mask, KEEPER_DEATH_SIGNAL);
+	/* a closed stderr must not kill the wrapper while a command runs:
+	 * blocked, not ignored, so that COMMAND still gets the default */
+	sigaddset(&mask, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, KEEPER_DEATH_SIGNAL);
+	sigdelset(&mask, SIGPIPE);
 	R->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	R->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	R->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -23,6 +23,7 @@ packages=(
 	systemd
 	gnuplot-nox
 	clang
+	libclang-rt-14-dev # libFuzzer, for tests/fuzz (clang only recommends it)
 )
 
 missing=()

@@ -514,13 +514,20 @@ void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t 
 	req = json_tokener_parse_ex(tok, line, (int)len + 1);
 	if (!req || json_tokener_get_error(tok) != json_tokener_success) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
-		snprintf(msg, sizeof(msg), "malformed JSON: %s",
-			 req ? "trailing characters" : json_tokener_error_desc(jerr));
+		snprintf(msg, sizeof(msg), "malformed JSON: %s", json_tokener_error_desc(jerr));
 		json_object_put(req);
 		json_tokener_free(tok);
 		reply_error(&rq, EBADMSG, msg);
 		return;
 	}
+	/* only blanks may follow the value (a NUL would hide what follows) */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t') {
+			json_object_put(req);
+			json_tokener_free(tok);
+			reply_error(&rq, EBADMSG, "malformed JSON: trailing characters");
+			return;
+		}
 	json_tokener_free(tok);
 
 	if (!json_object_is_type(req, json_type_object)) {

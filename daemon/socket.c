@@ -32,7 +32,7 @@
 #include "shmelectd.h"
 
 #define ACCEPT_BURST 64
-#define LINGER_USEC (10u * 1000000u)   /* a closing client has this long to read its last line */
+#define LINGER_USEC (30u * 1000000u)   /* a closing client has this long to read its last line */
 #define PAUSE_RETRY_USEC (250u * 1000u) /* accept() again after running out of fds */
 
 struct conn {
@@ -47,7 +47,8 @@ struct conn {
 	char *out;
 	size_t out_off, out_len, out_cap;
 	bool eof;       /* the client shut down its sending side */
-	bool closing;   /* close once the output is written */
+	bool closing;   /* no more requests: discard input, close once written */
+	bool shut;      /* our sending side is shut down (all written) */
 	bool paused;    /* not reading: too much unread output */
 	bool dead;      /* free at the next loop iteration */
 	struct sub *sub;
@@ -86,9 +87,17 @@ static void conn_flush(struct conn *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		if (c->closing) {
+		if (c->closing && c->eof) {
 			conn_kill(c);
 			return;
+		}
+		if (c->closing && !c->shut) {
+			/* all written: the client reads EOF after the last line;
+			 * we close when it closes (or at the linger timeout),
+			 * so that its pending writes do not fail with EPIPE
+			 * before it could read our last line */
+			shutdown(c->fd, SHUT_WR);
+			c->shut = true;
 		}
 	} else if (c->out_off > c->out_cap / 2) {
 		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
@@ -178,7 +187,7 @@ static void conn_update(struct conn *c)
 
 	if (c->dead)
 		return;
-	if (!c->eof && !c->closing && !c->paused)
+	if (!c->eof && (c->closing || !c->paused))
 		ev |= EPOLLIN;
 	if (c->out_off < c->out_len)
 		ev |= EPOLLOUT;
@@ -282,7 +291,16 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
 			process_input(c);
 		}
 	}
-	if ((revents & EPOLLIN) && !c->dead && !c->eof) {
+	if ((revents & EPOLLIN) && !c->dead && !c->eof && c->closing) {
+		/* closing: input is read only to be discarded */
+		char junk[16384];
+		ssize_t n = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			c->eof = true;
+			if (c->out_off == c->out_len || n < 0)
+				conn_kill(c);
+		}
+	} else if ((revents & EPOLLIN) && !c->dead && !c->eof) {
 		ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 		if (n == 0) {
 			c->eof = true;

@@ -14,11 +14,12 @@
  *   daemon-helper churn SOCKET SEG ELECTION N
  *       N times: join as churn-I, wait until the daemon's watch stream
  *       shows it joined, leave, wait until it shows it left.  2N events,
- *       none coalesced.  Prints "churned N".
+ *       none coalesced.  SIGTERM ends it after the current round.  Prints
+ *       "churned ROUNDS".
  *   daemon-helper flood SOCKET N
  *       Open N connections at once, send "version" on each, read one line
  *       from each; print "accepted=A refused=R other=O", then hold them
- *       all open until stdin reaches EOF.
+ *       all open until SIGTERM.
  *   daemon-helper noread SOCKET SEG
  *       Send a watch request and read nothing until SIGUSR1; then read
  *       everything until EOF and print "lines=N first_seq=A last_seq=B
@@ -26,6 +27,8 @@
  *   daemon-helper pipeline SOCKET
  *       Write "list" requests without reading, until the socket is full;
  *       print "blocked" and sleep until killed.
+ *   daemon-helper mkelections SEG N
+ *       Create elections e0 ... e(N-1), without members.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -194,6 +197,11 @@ static void send_all(int fd, const char *s)
 	}
 }
 
+static void on_usr1(int sig)
+{
+	got_signal = sig;
+}
+
 /* One line from fd (blocking, buffered per call site). */
 struct reader {
 	int fd;
@@ -245,7 +253,7 @@ static int cmd_churn(char **argv)
 {
 	struct shmelect_election *e = open_election(argv[1], argv[2], true);
 	struct reader *rd = calloc(1, sizeof(*rd));
-	long n = strtol(argv[3], NULL, 10);
+	long n = strtol(argv[3], NULL, 10), i;
 	char req[512], line[8192];
 
 	rd->fd = connect_to(argv[0]);
@@ -254,7 +262,8 @@ static int cmd_churn(char **argv)
 	send_all(rd->fd, req);
 	if (!read_line(rd, line, sizeof(line)) || !strstr(line, "\"ok\":true"))
 		die("watch refused", EPROTO);
-	for (long i = 0; i < n; i++) {
+	signal(SIGTERM, on_usr1);
+	for (i = 0; i < n && !got_signal; i++) {
 		struct shmelect_candidate *c;
 		char id[64];
 		int r;
@@ -267,7 +276,7 @@ static int cmd_churn(char **argv)
 		shmelect_candidate_leave(c);
 		await_event(rd, "left", id);
 	}
-	printf("churned %ld\n", n);
+	printf("churned %ld\n", i);
 	close(rd->fd);
 	free(rd);
 	shmelect_election_close(e);
@@ -289,8 +298,12 @@ static int cmd_flood(char **argv)
 	long n = strtol(argv[1], NULL, 10);
 	int *fds = calloc((size_t)n, sizeof(int));
 	long accepted = 0, refused = 0, other = 0;
-	char buf[64];
+	sigset_t set;
+	int sig;
 
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	raise_nofile();
 	for (long i = 0; i < n; i++)
 		fds[i] = connect_to(argv[0]);
@@ -311,18 +324,13 @@ static int cmd_flood(char **argv)
 	}
 	printf("accepted=%ld refused=%ld other=%ld\n", accepted, refused, other);
 	fflush(stdout);
-	while (read(0, buf, sizeof(buf)) > 0)
-		;
+	sigwait(&set, &sig);
 	for (long i = 0; i < n; i++)
 		close(fds[i]);
 	free(fds);
 	return 0;
 }
 
-static void on_usr1(int sig)
-{
-	got_signal = sig;
-}
 
 static int cmd_noread(char **argv)
 {
@@ -389,6 +397,30 @@ static int cmd_pipeline(char **argv)
 	return 0;
 }
 
+static int cmd_mkelections(char **argv)
+{
+	struct shmelect_segment *seg;
+	long n = strtol(argv[1], NULL, 10);
+	int r;
+
+	r = shmelect_segment_open(argv[0], 0, NULL, &seg);
+	if (r < 0)
+		die("segment_open", r);
+	for (long i = 0; i < n; i++) {
+		struct shmelect_election *e;
+		char name[32];
+
+		snprintf(name, sizeof(name), "e%ld", i);
+		r = shmelect_election_open(seg, name, SHMELECT_ELECTION_CREATE, &e);
+		if (r < 0)
+			die("election_open", r);
+		shmelect_election_close(e);
+	}
+	shmelect_segment_close(seg);
+	printf("created %ld\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -399,7 +431,7 @@ int main(int argc, char **argv)
 		{ "candidate", 4, cmd_candidate }, { "member", 3, cmd_member },
 		{ "observe", 2, cmd_observe },     { "churn", 4, cmd_churn },
 		{ "flood", 2, cmd_flood },         { "noread", 2, cmd_noread },
-		{ "pipeline", 1, cmd_pipeline },
+		{ "pipeline", 1, cmd_pipeline },   { "mkelections", 2, cmd_mkelections },
 	};
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -407,6 +439,6 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 			if (!strcmp(argv[1], cmds[i].name) && argc - 2 == cmds[i].nargs)
 				return cmds[i].fn(argv + 2);
-	fprintf(stderr, "usage: daemon-helper candidate|member|observe|churn|flood|noread|pipeline ...\n");
+	fprintf(stderr, "usage: daemon-helper candidate|member|observe|churn|flood|noread|pipeline|mkelections ...\n");
 	return 2;
 }

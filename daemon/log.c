@@ -8,7 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "shmelectd.h"
+
+static const char *const prefixes[] = {
+	SD_EMERG, SD_ALERT, SD_CRIT, SD_ERR, SD_WARNING, SD_NOTICE, SD_INFO, SD_DEBUG,
+};
 
 static int max_level = 6; /* info */
 
@@ -28,12 +34,12 @@ void log_printf(int level, const char *fmt, ...)
 	va_list ap;
 	int saved = errno;
 
-	if (level > max_level)
+	if (level > max_level || level < 0 || level > 7)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	/* one write per line, so lines of concurrent writers do not mix */
-	fprintf(stderr, "<%d>%s\n", level, buf);
+	fprintf(stderr, "%s%s\n", prefixes[level], buf);
 	errno = saved;
 }

@@ -24,8 +24,10 @@ enum fuzz_flags {
 	 * not void (without it, a read-only open sees a stale boot and a
 	 * read-write open runs the reboot recovery) */
 	FUZZ_THIS_BOOT = 1 << 1,
-	/* every slot whose pidns field is FUZZ_NS_HERE gets this process's
-	 * PID namespace, so members with dead pids are provably dead */
+	/* every slot whose pidns field is FUZZ_NS_HERE, and every claim
+	 * word (election or slot) in CLAIMING state whose namespace field is
+	 * FUZZ_NS_HERE, gets this process's PID namespace, so members and
+	 * creators with dead pids are provably dead */
 	FUZZ_THIS_NS   = 1 << 2,
 	/* also run an elector (join, a few steps, free) in each election */
 	FUZZ_ELECTOR   = 1 << 3,

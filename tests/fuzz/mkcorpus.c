@@ -83,9 +83,14 @@ static void seg_init(struct seg *s, uint32_t ne, uint32_t nc)
 	h->init = SHM_INIT_READY;
 }
 
+/* An election claim word (election.c claim_word()); a CLAIMING one names
+ * its creator's PID namespace, here ours (FUZZ_THIS_NS). */
 static uint64_t claim(const char *name, uint32_t pid, unsigned state)
 {
-	return (uint64_t)name_hash(name) << CLAIM_HASH_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT |
+	uint64_t ns = state == SLOT_CLAIMING ? FUZZ_NS_HERE : 0;
+
+	return ((uint64_t)name_hash(name) & CLAIM_FIELD_MASK) << CLAIM_HASH_SHIFT |
+	       (ns & CLAIM_FIELD_MASK) << CLAIM_PIDNS_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT |
 	       state;
 }
 
@@ -319,8 +324,8 @@ static void hostile_seeds(void)
 	emit("bad-claim-claiming-dead", &s);
 	el(&s, a)->claim = claim("zeta", 0, SLOT_CLAIMING);
 	emit("bad-claim-claiming-other", &s);
-	el(&s, a)->claim = claim("alpha", 0, 3);
-	emit("bad-claim-state-3", &s);
+	el(&s, a)->claim = claim("alpha", 0, CLAIM_TOMBSTONE);
+	emit("bad-claim-tombstone", &s);
 	el(&s, a)->claim = claim("other-name", 0, SLOT_ACTIVE); /* hash and name disagree */
 	emit("bad-claim-hash", &s);
 
@@ -410,7 +415,7 @@ static void rewrite_seeds(void)
 	/* words that are re-read and must be checked at each use */
 	p[0] = patch64(el_offset(&s, a) + offsetof(struct shm_election, lease.lo),
 		       lease_lo(6, (uint32_t)LEASE_HOLDER_MASK));
-	p[1] = patch64(el_offset(&s, a) + offsetof(struct shm_election, claim), claim("alpha", 0, 3));
+	p[1] = patch64(el_offset(&s, a) + offsetof(struct shm_election, claim), claim("alpha", 0, CLAIM_TOMBSTONE));
 	write_seed(outdir, "rewrite-lease-and-claim", &s, p, 2);
 
 	memset(p[0].bytes, 'x', sizeof(p[0].bytes));

@@ -112,6 +112,7 @@ switches() {
 	cat /proc/"$DPID"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'
 }
 cpu() { awk '{ print $14 + $15 }' /proc/"$DPID"/stat; }
+sleep 1 # let the daemon finish with the list connection and go to sleep
 s1=$(switches) c1=$(cpu)
 sleep 2
 s2=$(switches) c2=$(cpu)

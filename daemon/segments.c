@@ -197,6 +197,10 @@ int segment_open(struct daemon *d, const struct seg_conf *conf, struct segment *
 	r = shmelect_segment_open(conf->path ? conf->path : conf->name,
 				  SHMELECT_SEGMENT_CREATE | (conf->path ? SHMELECT_SEGMENT_PATH : 0), &params,
 				  &s->seg);
+	if (r == -ERANGE)
+		log_error("segment %s: the token floor %" PRIu64 " in %s leaves no room for new tokens; "
+			  "not creating the segment (check that file)", conf->name, params.token_floor,
+			  s->state_file);
 	if (r < 0) {
 		log_error("segment %s: cannot open or create %s: %s", conf->name,
 			  seg_file(conf, buf, sizeof(buf)), strerror(-r));

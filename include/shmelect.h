@@ -97,7 +97,9 @@ struct shmelect_segment_info {
 	uint8_t readonly;        /* 1: mapped read-only */
 	uint8_t reserved0;
 	uint64_t created_realtime_ns;
-	uint64_t reserved[4];
+	uint64_t dev;            /* st_dev and st_ino of the mapped file: tell a */
+	uint64_t ino;            /* segment replaced under the same name */
+	uint64_t reserved[2];
 };
 
 int shmelect_segment_info(struct shmelect_segment *seg,
@@ -252,6 +254,9 @@ int shmelect_election_handover(struct shmelect_election *e, const char *identity
  */
 int shmelect_election_wait(struct shmelect_election *e, uint64_t *seq, uint64_t timeout_ns);
 int shmelect_segment_wait(struct shmelect_segment *seg, uint64_t *seq, uint64_t timeout_ns);
+/* Announce a change to the segment's waiters (to wake a thread blocked in
+ * shmelect_segment_wait, e.g. to make it stop). */
+int shmelect_segment_wake(struct shmelect_segment *seg);
 
 /* ------------------------------------------------------------------ */
 /* Elector: the leader-election loop (client-go's LeaderElector)      */

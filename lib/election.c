@@ -59,16 +59,31 @@ static void futex_wake_all(uint32_t *word)
  * it, or it sees the new `change` value and does not sleep.  With nobody
  * waiting this is two atomic operations and no system call.
  */
-void election_bump(struct shmelect_election *e)
+void segment_bump(struct shmelect_segment *seg)
 {
-	struct shm_header *h = e->seg->hdr;
+	struct shm_header *h = seg->hdr;
 
-	__atomic_fetch_add(&e->rec->change, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&e->rec->waiters, __ATOMIC_SEQ_CST))
-		futex_wake_all(&e->rec->change);
 	__atomic_fetch_add(&h->change, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&h->waiters, __ATOMIC_SEQ_CST))
 		futex_wake_all(&h->change);
+}
+
+void election_bump(struct shmelect_election *e)
+{
+	__atomic_fetch_add(&e->rec->change, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&e->rec->waiters, __ATOMIC_SEQ_CST))
+		futex_wake_all(&e->rec->change);
+	segment_bump(e->seg);
+}
+
+_public_ int shmelect_segment_wake(struct shmelect_segment *seg)
+{
+	if (!seg)
+		return -EINVAL;
+	if (seg->readonly)
+		return -EROFS;
+	segment_bump(seg);
+	return 0;
 }
 
 static int election_new(struct shmelect_segment *seg, uint32_t index, const char *name,
@@ -131,9 +146,11 @@ static void election_fill(struct shmelect_segment *seg, struct shm_election *rec
 	 * took the claim over, our late writes were identical in kind and it
 	 * rewrites them before its own publication. */
 	uint64_t ready = claim_word(name_hash(name), 0, 0, SLOT_ACTIVE);
-	__atomic_compare_exchange_n(&rec->claim, &claimed, ready, false,
-				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&seg->hdr->n_elections, 1, __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&rec->claim, &claimed, ready, false,
+					__ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(&seg->hdr->n_elections, 1, __ATOMIC_RELAXED);
+		segment_bump(seg); /* a new election is a change watchers see */
+	}
 }
 
 _public_ int shmelect_election_open(struct shmelect_segment *seg, const char *name,

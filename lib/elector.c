@@ -273,7 +273,11 @@ _public_ int shmelect_elector_step(struct shmelect_elector *el, uint64_t now, ui
 		report_leader(el);
 	}
 
-	if (!el->leading && !el->done && now - el->stepped_down_ns >= el->retry_period_ns) {
+	if (!el->leading && !el->done &&
+	    (now - el->stepped_down_ns >= el->retry_period_ns ||
+	     lease_holder(lease_read(&rec->lease).lo) == el->cand->index + 1)) {
+		/* after a loss we hold back one retry period, unless the lease
+		 * was handed to us meanwhile: that we take up at once */
 		struct lease l = lease_read(&rec->lease);
 		uint32_t holder = lease_holder(l.lo);
 		bool takeable;

@@ -70,6 +70,7 @@ void segment_unref(struct shmelect_segment *s);
 int candidate_release(struct shmelect_candidate *c, uint64_t locked_until);
 
 /* election.c */
+void segment_bump(struct shmelect_segment *seg);
 void election_bump(struct shmelect_election *e);
 int election_dup(struct shmelect_election *e, struct shmelect_election **ret);
 int lease_break(struct shmelect_election *e, uint64_t lo_expected);

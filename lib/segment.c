@@ -396,6 +396,13 @@ _public_ int shmelect_segment_info(struct shmelect_segment *seg, struct shmelect
 	info.readonly = seg->readonly;
 	info.stale_boot = seg->stale_boot;
 	info.created_realtime_ns = h->created_realtime_ns;
+	{
+		struct stat st;
+		if (fstat(seg->fd, &st) == 0) {
+			info.dev = (uint64_t)st.st_dev;
+			info.ino = (uint64_t)st.st_ino;
+		}
+	}
 	for (int i = 0, o = 0; i < 16; i++) {
 		o += snprintf(info.boot_id + o, sizeof(info.boot_id) - (size_t)o, "%02x", h->boot_id[i]);
 		if (i == 3 || i == 5 || i == 7 || i == 9)

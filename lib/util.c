@@ -123,7 +123,15 @@ int read_boot_id(uint8_t ret[16])
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot.  With
  * the pid it names one process for the life of the boot. */
+static int proc_stat(pid_t pid, uint64_t *ret_start, char *ret_state);
+
 int proc_start_time(pid_t pid, uint64_t *ret)
+{
+	return proc_stat(pid, ret, NULL);
+}
+
+/* Field 3 (state) and field 22 (start time) of /proc/PID/stat. */
+static int proc_stat(pid_t pid, uint64_t *ret_start, char *ret_state)
 {
 	char path[64], buf[1024];
 	unsigned long long st;
@@ -145,6 +153,8 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	if (!p)
 		return -EIO;
 	p++;
+	if (ret_state)
+		*ret_state = p[0] == ' ' ? p[1] : 0;
 	/* fields 3..22 follow; field 22 is the 20th after ')' */
 	for (int field = 3; field < 22; field++) {
 		p = strchr(p + 1, ' ');
@@ -153,7 +163,7 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	}
 	if (sscanf(p, " %llu", &st) != 1)
 		return -EIO;
-	*ret = st;
+	*ret_start = st;
 	return 0;
 }
 
@@ -180,12 +190,15 @@ int pid_alive(uint32_t pid, uint64_t pidns, uint64_t start_time)
 		return 0;
 	if (self_pidns(&ns) < 0 || ns != pidns)
 		return 1;
-	r = proc_start_time((pid_t)pid, &st);
+	char state = 0;
+
+	r = proc_stat((pid_t)pid, &st, &state);
 	if (r == -ENOENT || r == -ESRCH)
 		return 0;
 	if (r < 0)
 		return 1;
-	return st == start_time;
+	/* a zombie (Z) or dying (X) process will never act again */
+	return st == start_time && state != 'Z' && state != 'X';
 }
 
 /*

@@ -14,6 +14,7 @@ dist_man_MANS += \
 	man/shmelect_election_reap.3 \
 	man/shmelect_election_wait.3 \
 	man/shmelect_segment_wait.3 \
+	man/shmelect_segment_wake.3 \
 	man/shmelect_elector_new.3 \
 	man/shmelect_elector_free.3 \
 	man/shmelect_elector_candidate.3 \

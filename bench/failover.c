@@ -93,9 +93,15 @@ static void handover_player(struct shared *sh, const char *segname, int me, unsi
 		if (shmelect_candidate_is_leader(c) == 1) {
 			if (__atomic_load_n(&sh->n, __ATOMIC_SEQ_CST) >= rounds)
 				break;
+			uint32_t before = __atomic_load_n(&sh->n, __ATOMIC_SEQ_CST);
 			sleep_us(3000); /* let the other block in the kernel */
 			__atomic_store_n(&sh->t0, now_ns(), __ATOMIC_SEQ_CST);
 			shmelect_candidate_resign(c);
+			/* do not contend ourselves until the other has taken
+			 * over: only its wake-up is the measurement */
+			while (__atomic_load_n(&sh->n, __ATOMIC_SEQ_CST) == before &&
+			       !__atomic_load_n(&sh->stop, __ATOMIC_SEQ_CST))
+				sleep_us(200);
 		}
 		if (shmelect_candidate_wait(c, 500000000, &tok) == 1) {
 			uint64_t t1 = now_ns();
@@ -429,7 +435,7 @@ static void hang_series(uint64_t lease_ms, unsigned reps)
 	}
 	snprintf(label, sizeof(label), "hang: excess over a %llu ms lease", (unsigned long long)lease_ms);
 	snprintf(file, sizeof(file), "hang-%llums.dat", (unsigned long long)lease_ms);
-	collect("hang", label, sh, file, "follower leads at expiry + this");
+	collect("hang", strdup(label), sh, file, "follower leads at expiry + this");
 	shmelect_election_close(e);
 	shmelect_segment_close(seg);
 	shmelect_segment_unlink(name, 0);

@@ -24,6 +24,12 @@
 
 #include "shmelectd.h"
 
+/* Keys are string literals, each added once to an object: json-c may then
+ * skip copying the key and looking for a duplicate, which is about half of
+ * what building a status reply costs. */
+#define jadd(o, key, v) \
+	json_object_object_add_ex((o), (key), (v), JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT)
+
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
 #endif
@@ -112,8 +118,8 @@ static json_object *response_new(const struct request *rq)
 	json_object *o = json_object_new_object();
 
 	if (rq && rq->has_id)
-		json_object_object_add(o, "id", json_object_get(rq->id));
-	json_object_object_add(o, "ok", json_object_new_boolean(1));
+		jadd(o, "id", json_object_get(rq->id));
+	jadd(o, "ok", json_object_new_boolean(1));
 	return o;
 }
 
@@ -132,11 +138,11 @@ static json_object *error_object(bool has_id, json_object *id, const char *name,
 	json_object *o = json_object_new_object();
 
 	if (has_id)
-		json_object_object_add(o, "id", json_object_get(id));
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(name));
-	json_object_object_add(o, "errno", json_object_new_int(err));
-	json_object_object_add(o, "message", jstr(message));
+		jadd(o, "id", json_object_get(id));
+	jadd(o, "ok", json_object_new_boolean(0));
+	jadd(o, "error", json_object_new_string(name));
+	jadd(o, "errno", json_object_new_int(err));
+	jadd(o, "message", jstr(message));
 	return o;
 }
 
@@ -249,8 +255,8 @@ static void verb_version(const struct request *rq)
 {
 	json_object *o = response_new(rq);
 
-	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
-	json_object_object_add(o, "protocol", json_object_new_int(SHMELECTD_PROTOCOL));
+	jadd(o, "version", json_object_new_string(PACKAGE_VERSION));
+	jadd(o, "protocol", json_object_new_int(SHMELECTD_PROTOCOL));
 	send_json(rq->conn, o);
 }
 
@@ -258,17 +264,17 @@ static json_object *list_entry(const char *segment, const struct shmelect_record
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "segment", jstr(segment));
-	json_object_object_add(o, "election", jstr(rec->election));
-	json_object_object_add(o, "has_holder", json_object_new_boolean(rec->has_holder));
-	json_object_object_add(o, "holder", rec->has_holder ? jstr(rec->holder) : NULL);
+	jadd(o, "segment", jstr(segment));
+	jadd(o, "election", jstr(rec->election));
+	jadd(o, "has_holder", json_object_new_boolean(rec->has_holder));
+	jadd(o, "holder", rec->has_holder ? jstr(rec->holder) : NULL);
 	json_object_object_add(o, "holder_pid",
 			       rec->has_holder ? json_object_new_int(rec->holder_pid) : NULL);
-	json_object_object_add(o, "token", ju64(rec->token));
-	json_object_object_add(o, "term", ju64(rec->term));
-	json_object_object_add(o, "transitions", ju64(rec->transitions));
-	json_object_object_add(o, "expired", json_object_new_boolean(rec->expired));
-	json_object_object_add(o, "members", json_object_new_int((int)rec->n_members));
+	jadd(o, "token", ju64(rec->token));
+	jadd(o, "term", ju64(rec->term));
+	jadd(o, "transitions", ju64(rec->transitions));
+	jadd(o, "expired", json_object_new_boolean(rec->expired));
+	jadd(o, "members", json_object_new_int((int)rec->n_members));
 	return o;
 }
 
@@ -291,7 +297,7 @@ static void verb_list(const struct request *rq)
 			json_object_array_add(arr, list_entry(s->conf.name, &rec));
 		}
 	}
-	json_object_object_add(o, "elections", arr);
+	jadd(o, "elections", arr);
 	send_json(rq->conn, o);
 }
 
@@ -316,41 +322,41 @@ static void verb_status(const struct request *rq)
 		n = (int)s->max_candidates;
 
 	st = json_object_new_object();
-	json_object_object_add(st, "segment", jstr(s->conf.name));
-	json_object_object_add(st, "election", jstr(rec.election));
-	json_object_object_add(st, "has_holder", json_object_new_boolean(rec.has_holder));
-	json_object_object_add(st, "holder", rec.has_holder ? jstr(rec.holder) : NULL);
-	json_object_object_add(st, "holder_pid", rec.has_holder ? json_object_new_int(rec.holder_pid) : NULL);
+	jadd(st, "segment", jstr(s->conf.name));
+	jadd(st, "election", jstr(rec.election));
+	jadd(st, "has_holder", json_object_new_boolean(rec.has_holder));
+	jadd(st, "holder", rec.has_holder ? jstr(rec.holder) : NULL);
+	jadd(st, "holder_pid", rec.has_holder ? json_object_new_int(rec.holder_pid) : NULL);
 	json_object_object_add(st, "holder_slot",
 			       rec.has_holder ? json_object_new_int((int)rec.holder_slot) : NULL);
-	json_object_object_add(st, "token", ju64(rec.token));
-	json_object_object_add(st, "term", ju64(rec.term));
-	json_object_object_add(st, "transitions", ju64(rec.transitions));
-	json_object_object_add(st, "acquire_ns", ju64(rec.acquire_ns));
-	json_object_object_add(st, "renew_ns", ju64(rec.renew_ns));
-	json_object_object_add(st, "expiry_ns", ju64(rec.expiry_ns));
-	json_object_object_add(st, "lease_ns", ju64(rec.lease_ns));
-	json_object_object_add(st, "observed_ns", ju64(rec.observed_ns));
-	json_object_object_add(st, "expired", json_object_new_boolean(rec.expired));
-	json_object_object_add(st, "locked_until_ns", ju64(rec.locked_until_ns));
-	json_object_object_add(st, "advert", rec.has_holder ? jstr(rec.advert) : NULL);
+	jadd(st, "token", ju64(rec.token));
+	jadd(st, "term", ju64(rec.term));
+	jadd(st, "transitions", ju64(rec.transitions));
+	jadd(st, "acquire_ns", ju64(rec.acquire_ns));
+	jadd(st, "renew_ns", ju64(rec.renew_ns));
+	jadd(st, "expiry_ns", ju64(rec.expiry_ns));
+	jadd(st, "lease_ns", ju64(rec.lease_ns));
+	jadd(st, "observed_ns", ju64(rec.observed_ns));
+	jadd(st, "expired", json_object_new_boolean(rec.expired));
+	jadd(st, "locked_until_ns", ju64(rec.locked_until_ns));
+	jadd(st, "advert", rec.has_holder ? jstr(rec.advert) : NULL);
 	members = json_object_new_array();
 	for (int i = 0; i < n; i++) {
 		const struct shmelect_member *m = &s->scratch[i];
 		json_object *mo = json_object_new_object();
 
-		json_object_object_add(mo, "identity", jstr(m->identity));
-		json_object_object_add(mo, "pid", json_object_new_int(m->pid));
-		json_object_object_add(mo, "slot", json_object_new_int((int)m->slot));
-		json_object_object_add(mo, "lease_ns", ju64(m->lease_ns));
-		json_object_object_add(mo, "joined_ns", ju64(m->joined_ns));
-		json_object_object_add(mo, "priority", json_object_new_int(m->priority));
-		json_object_object_add(mo, "is_holder", json_object_new_boolean(m->is_holder));
+		jadd(mo, "identity", jstr(m->identity));
+		jadd(mo, "pid", json_object_new_int(m->pid));
+		jadd(mo, "slot", json_object_new_int((int)m->slot));
+		jadd(mo, "lease_ns", ju64(m->lease_ns));
+		jadd(mo, "joined_ns", ju64(m->joined_ns));
+		jadd(mo, "priority", json_object_new_int(m->priority));
+		jadd(mo, "is_holder", json_object_new_boolean(m->is_holder));
 		json_object_array_add(members, mo);
 	}
-	json_object_object_add(st, "members", members);
+	jadd(st, "members", members);
 	o = response_new(rq);
-	json_object_object_add(o, "status", st);
+	jadd(o, "status", st);
 	send_json(rq->conn, o);
 	shmelect_election_close(own);
 }
@@ -372,8 +378,8 @@ static void verb_watch(const struct request *rq)
 		return;
 	}
 	o = response_new(rq);
-	json_object_object_add(o, "watching", rq->election ? jstr(rq->election) : NULL);
-	json_object_object_add(o, "seq", json_object_new_int(0));
+	jadd(o, "watching", rq->election ? jstr(rq->election) : NULL);
+	jadd(o, "seq", json_object_new_int(0));
 	send_json(rq->conn, o);
 	/* from now on the connection carries events only */
 	conn_set_sub(rq->conn, sub);
@@ -389,7 +395,7 @@ static void verb_metrics(const struct request *rq)
 		return;
 	}
 	o = response_new(rq);
-	json_object_object_add(o, "metrics", json_object_new_string(text));
+	jadd(o, "metrics", json_object_new_string(text));
 	free(text);
 	send_json(rq->conn, o);
 }
@@ -417,7 +423,7 @@ static void verb_handover(const struct request *rq)
 	log_info("election %s/%s: handover to %s%s requested by uid %d", rq->segment, rq->election,
 		 rq->to, rq->force ? " (forced)" : "", (int)conn_peer(rq->conn)->uid);
 	o = response_new(rq);
-	json_object_object_add(o, "done", json_object_new_boolean(r == 1));
+	jadd(o, "done", json_object_new_boolean(r == 1));
 	send_json(rq->conn, o);
 }
 
@@ -460,7 +466,7 @@ static void verb_evict(const struct request *rq)
 	log_info("election %s/%s: eviction by uid %d: %s", rq->segment, rq->election,
 		 (int)conn_peer(rq->conn)->uid, r ? "holder evicted" : "no holder");
 	o = response_new(rq);
-	json_object_object_add(o, "evicted", json_object_new_boolean(r == 1));
+	jadd(o, "evicted", json_object_new_boolean(r == 1));
 	send_json(rq->conn, o);
 }
 

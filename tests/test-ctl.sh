@@ -122,6 +122,10 @@ pass "evict"
 start_run demo c -- sleep 1000
 c_pid=$run_pid
 wait_for 10 grep -q '"event":"joined".*"identity":"c"' "$tmp/watch.json" || fail "no joined event for c"
+# both watchers poll a read-only mapping (shmelectctl(1): direct watch
+# samples, it cannot see a state that lasts less than a poll): c stays until
+# the segment-wide watcher has sampled it too
+wait_for 10 grep -qE ' demo +joined +c$' "$tmp/watch.txt" || fail "watch (all) saw no joined event for c"
 kill -TERM "$c_pid"
 wait "$c_pid"
 wait_for 10 grep -q '"event":"left".*"identity":"c"' "$tmp/watch.json" || fail "no left event for c"

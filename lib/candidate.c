@@ -38,6 +38,8 @@ static uint64_t claiming_word(uint64_t pidns, uint32_t pid)
 	       SLOT_CLAIMING;
 }
 
+static void slot_free_recheck(struct shmelect_election *e, uint32_t i);
+
 static bool claimer_dead(uint64_t w)
 {
 	uint64_t ns;
@@ -94,8 +96,9 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 	/* Observers validate against members_seq: announce before freeing. */
 	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 	/* release: keep FREE a publication for the next claimer's acquire */
-	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 		return 0; /* it changed: the owner left, or another reaper won */
+	slot_free_recheck(e, i);
 	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 	election_bump(e);
 	return 1;
@@ -146,6 +149,22 @@ static int identity_taken(struct shmelect_election *e, const char *identity, uin
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * After freeing slot i: a transfer may have named it meanwhile (see
+ * lease_transfer); end such a term.  The free was seq_cst, and this load
+ * follows it.
+ */
+static void slot_free_recheck(struct shmelect_election *e, uint32_t i)
+{
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		if (lease_holder(l.lo) != i + 1)
+			return;
+		if (lease_break(e, l.lo) != 0)
+			return;
+	}
 }
 
 /* Give back a slot we just published and never led from. */
@@ -336,8 +355,9 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 		 * its mutex re-initialised by the next member */
 		life_stop(c);
 		__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE,
+		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
+			slot_free_recheck(c->election, c->index);
 			__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
 			election_bump(c->election);
 		}

@@ -389,7 +389,10 @@ int lease_break(struct shmelect_election *e, uint64_t lo_expected)
 int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected)
 {
 	struct shm_slot *slot = election_slot(e->rec, target);
+	uint64_t owner = __atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST);
 
+	if (slot_state(owner) != SLOT_ACTIVE)
+		return -ESRCH;
 	for (;;) {
 		struct lease l = lease_read(&e->rec->lease);
 		uint64_t term = lease_term(l.lo);
@@ -405,6 +408,16 @@ int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_exp
 			return -EBADMSG;
 		struct lease n = { lease_lo(term + 1, target + 1), clock_host_ns() + lease_ns };
 		if (lease_cas(&e->rec->lease, l, n)) {
+			/* The target may have been leaving (or being reaped)
+			 * while we handed it the term: after releasing any term
+			 * naming its slot and before freeing it.  Dekker with
+			 * slot_free_recheck(): our CAS (a full barrier) then this
+			 * load, against its free (seq_cst) then its load of lo:
+			 * one of us sees the other and ends exactly this term,
+			 * so lo never keeps naming a free slot (model finding
+			 * F1, tests/model). */
+			if (__atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST) != owner)
+				lease_break(e, n.lo);
 			election_bump(e);
 			return 1;
 		}

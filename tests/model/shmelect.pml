@@ -1,70 +1,73 @@
 /*
  * shmelect.pml -- a Promela model of the shmelect lease protocol, for spin.
+ * tests/model/check.sh runs it; tests/model/README.roff describes it.
  *
- * Each step below is one load, store or compare-and-swap of the C code,
- * and its comment names the function and line it models (lib/ as of the
- * commit that last changed this file; keep the two in step).  A process's
- * purely local computation is merged into the shared-memory step next to
- * it; where two shared-memory accesses share one step, the comment says
- * why no interleaving that matters is lost.
+ * Each step is one load, store or compare-and-swap of the C code, and its
+ * comment names the function and line of lib/ it models (as of the commit
+ * that last changed this file: keep the two in step).  A process's local
+ * computation is merged into the shared-memory step next to it; where two
+ * shared-memory accesses share one step, a comment says why no
+ * interleaving that matters is lost.
  *
  *   lease word   LO = term * 8 + (holder slot + 1), HI = expiry; changed
- *                only together, by lease_cas (cmpxchg16b), and read by
- *                lease_read as three separate loads lo, hi, lo (retried)
- *   clock        a global tick counter up to MAXCLK (see CLOCK_READ)
- *   members      NSLOT members, joined at the start in slots 0..NSLOT-1,
- *                each an elector thread doing any operation of its menu
- *                (MENU1, MENU2, ...) at any time, any number of times;
- *                members 1..READERS also have an application thread that
- *                calls is_leader concurrently and hands its token to the
- *                fence; with JOIN, one more member joins late, claiming a
- *                slot FREE -> CLAIMING -> ACTIVE once one is free (its
- *                member left, or was reaped) and then uses MENUJ
- *   SIGKILL      a killer stops up to MAXKILL members for good, at any
- *                step, all threads at once (`unless dead[m]`); then a
- *                kernel step sets OWNER_DIED in the robust mutex the
- *                member's life thread held and makes its pid disappear
+ *                only together, by lease_cas (cmpxchg16b, one step), and
+ *                read by lease_read as three separate loads lo, hi, lo,
+ *                retried until both loads of lo agree
+ *   clock        a global tick counter up to MAXCLK; it may advance by any
+ *                amount between any two steps (see CLOCK_READ)
+ *   members      elector threads of members 1 and 2, each doing any
+ *                operation of its menu (MENU1, MENU2) at any time, any
+ *                number of times; members 1..READERS also have an
+ *                application thread calling is_leader concurrently; with
+ *                JOIN, one more member joins late, claiming a slot FREE ->
+ *                CLAIMING -> ACTIVE once one is free (left or reaped), and
+ *                reaping dead members' slots itself when none is (ENOSPC)
+ *   SIGKILL      up to MAXKILL members stop for good at any step, all their
+ *                threads at once (`unless dead[m]`); the kernel sets
+ *                OWNER_DIED in the robust mutex of the member's life thread
+ *                and the pid disappears
  *   SIGSTOP      a paused process is one that is not scheduled: spin tries
  *                every interleaving, and the clock advances meanwhile
- *   shmelectd    a daemon (DAEMON menu) that reaps dead members' slots
- *                (break their lease, then free the slot) and carries out
- *                up to MAXOP operator requests: evict, forced handover
+ *   shmelectd    a daemon that reaps dead members' slots (break their
+ *                lease, then free the slot), and carries out up to MAXOP
+ *                operator requests: evict, forced handover
  *
  * Properties (assertions; the invariants of DESIGN.md):
  *
- *   P1 no overlap   A report is a call that tells its caller that it leads
- *                   term T at clock value c: is_leader returning 1 (c =
- *                   its clock read), renew and try_acquire returning 1 (c =
- *                   the clock value they read before deciding).  For any
- *                   two reports (T1, c1) and (T2, c2) with T1 < T2, made in
- *                   either order: c1 <= c2, and c1 < c2 if T2 was made by
- *                   taking over an expired lease of T1 (then c1 < expiry
- *                   <= c2).  Otherwise a tie is allowed: a resignation and
- *                   the next acquisition may fall within one tick.
- *   P1 truth        is_leader returns 1 only if, at the instant it read
- *                   the clock, the lease word still named its term.
- *   P2 one leader   all reports of one term come from one member: a new
- *                   member never inherits a dead one's token.
+ *   P1 no overlap   A report tells a member that it leads term T at clock
+ *                   value c: is_leader returning 1 (c: its clock read),
+ *                   renew or try_acquire returning 1 (c: the clock value
+ *                   they read before deciding).  For any two reports (T1,
+ *                   c1), (T2, c2) with T1 < T2, made in either order:
+ *                   c1 <= c2, and c1 < c2 if T2 was made by taking over an
+ *                   expired lease of T1 (c1 < expiry <= c2).  Otherwise a
+ *                   tie is allowed: a resignation and the next acquisition
+ *                   can fall within one tick (one nanosecond in C).
+ *   P1 truth        is_leader returns 1 only if, at the instant it read the
+ *                   clock, the lease word still named its term.
+ *   P2 one leader   all reports of a term come from one member: a member
+ *      per term     never inherits another's token.
  *   P2 tokens       every CAS writes the same term, or term + 1 with a
- *                   holder; the fence accepts only tokens >= every token
- *                   it accepted before.
+ *                   holder; the fence accepts only a token at least as
+ *                   high as every token it accepted before.
  *   no ABA          every CAS that changes lo moves it strictly forward in
  *                   the order (T, held) < (T, vacant) < (T+1, held), so lo
- *                   never returns to a value it left; while lo is unchanged
- *                   no CAS lowers hi.
- *   P5 stale        a break made because a member died (by a reaper, or a
- *      writers      follower that saw OWNER_DIED) never ends a term whose
- *                   slot is ACTIVE for a live member.
+ *                   never returns to a value it left; while lo is
+ *                   unchanged no CAS lowers hi.
+ *   P5 stale        a break made because a member died (by a reaper, or by
+ *      writers      a follower that saw OWNER_DIED) never ends the term of a
+ *                   live member; a slot is never freed while lo names it.
  *
- * Planted bugs (each must make some configuration fail; check.sh --bugs):
- *   BUG_RENEW_NO_CAS       renew checks lo and then stores hi plainly
- *   BUG_REAP_NO_BREAK      the reaper frees a dead member's slot without
- *                          breaking its lease first
- *   BUG_CLOCK_BEFORE_LOAD  is_leader reads the clock before its loads
- *   BUG_NO_RELOAD          is_leader does not load lo again after reading
- *                          the clock (lib/ before commit 6532a97)
- *   BUG_REAP_NO_RECHECK    the reaper does not load the owner word again
- *                          after reading the lease (lib/ before 6532a97)
+ * Planted bugs, each of which must make a configuration fail (check.sh
+ * --bugs): BUG_RENEW_NO_CAS (renew checks lo, then stores hi plainly),
+ * BUG_REAP_NO_BREAK (the reaper frees a dead member's slot without
+ * breaking its lease), BUG_CLOCK_BEFORE_LOAD (is_leader reads the clock
+ * before loading the lease), BUG_NO_RELOAD (is_leader does not load lo
+ * again after its clock read; lib/ before 6532a97), BUG_REAP_NO_RECHECK
+ * (the reaper does not load the owner word again after reading the lease;
+ * lib/ before 6532a97), BUG_TORN_READ (lease_read without its second load
+ * of lo).  NO_TRUTH and NO_FREE_SLOT_CHECK switch off one assertion, to
+ * show that another property catches the same bug.
  */
 
 /* ---- parameters ------------------------------------------------------------ */
@@ -136,7 +139,7 @@
 #define JOIN    1
 #define DAEMON  D_REAP
 #define MAXKILL 1
-#define KILLABLE 2
+#define KILLABLE (2 | 8)        /* member 1, or the joiner (even while it claims) */
 #define MAXCLK  2
 #define MAXTERM 2
 #elif defined(CFG_FOLLOW)       /* a crash noticed by a follower (robust mutex) and the daemon */
@@ -146,6 +149,7 @@
 #define DAEMON  D_REAP
 #define MAXKILL 1
 #define KILLABLE 2
+#define DELAY   1               /* and a lock delay after the unclean loss */
 #define MAXCLK  2
 #define MAXTERM 2
 #elif defined(CFG_LEAVE)        /* leave (resign, release, free) and slot reuse by a joiner */
@@ -165,7 +169,7 @@
 #define MAXCLK  3
 #define MAXTERM 2
 #elif defined(CFG_REAP_HANDOVER)        /* finding F1: handover to a dead member being reaped */
-#define MENU1   (OP_TRY)
+#define MENU1   0
 #define MENU2   (OP_TRY | OP_HANDOVER | OP_FOLLOW)
 #define MENUJ   (OP_TRY)
 #define READERS 0
@@ -173,7 +177,7 @@
 #define DAEMON  D_REAP
 #define MAXKILL 1
 #define KILLABLE 2
-#define MAXCLK  3
+#define MAXCLK  2
 #define MAXTERM 2
 #endif
 
@@ -225,10 +229,43 @@
 #ifndef DAEMON
 #define DAEMON 0
 #endif
-#ifdef NO_FREE_SLOT_CHECK       /* to look past finding F1 for its consequences */
-#define NAMES_FREE_OK 1
+/* The planted bugs and switches, as constants: code inside an inline
+ * keeps its line numbers, which check.sh uses to name a failed property. */
+#ifdef BUG_TORN_READ
+#define TORN            1
 #else
-#define NAMES_FREE_OK 0
+#define TORN            0
+#endif
+#ifdef BUG_REAP_NO_BREAK
+#define REAP_NO_BREAK   1
+#else
+#define REAP_NO_BREAK   0
+#endif
+#ifdef BUG_REAP_NO_RECHECK
+#define REAP_NO_RECHECK 1
+#else
+#define REAP_NO_RECHECK 0
+#endif
+#ifdef BUG_CLOCK_BEFORE_LOAD
+#define EARLY_CLOCK     1
+#else
+#define EARLY_CLOCK     0
+#endif
+#ifdef BUG_NO_RELOAD
+#define RELOADED        1               /* (bug) lo not loaded again */
+#else
+#define RELOADED        (LO == l)
+#endif
+#ifdef NO_TRUTH
+#undef NO_TRUTH
+#define NO_TRUTH        1
+#else
+#define NO_TRUTH        0
+#endif
+#ifdef NO_FREE_SLOT_CHECK       /* to look past finding F1 for its consequences */
+#define NAMES_FREE_OK   1
+#else
+#define NAMES_FREE_OK   0
 #endif
 
 /*
@@ -346,10 +383,9 @@ byte wsel;                      /* the witness asked for (constant) */
  * at the instant of the report (the CAS or the last load). */
 inline report(m, t, c)
 {
-#ifndef NOREPORT
 	assert(tmember[t] == 0 || tmember[t] == m);     /* P2: one member per term */
 	tmember[t] = m;
-	assert(floor[t] <= c + 1);                      /* P1: not before the older term's reports */
+	assert(floor[t] <= c + 1);                      /* P1: before the term's floor */
 	if
 	:: t == TERM(LO) ->                             /* current (held or vacated) */
 		if
@@ -357,26 +393,22 @@ inline report(m, t, c)
 		:: else
 		fi
 	:: else ->                                      /* a newer term exists */
-		assert(c + 1 + tk[t + 1] <= start[t + 1]);  /* P1: not after it began
-							     * (before, if it took over) */
+		/* not after the next term began (before, if it took over) */
+		assert(c + 1 + tk[t + 1] <= start[t + 1]);  /* P1: stale report */
 		witness(W_STALE)
 	fi;
 	if
 	:: m == JOINER -> witness(W_REUSE)
 	:: else
 	fi
-#else
-	skip
-#endif
 }
 
 /* The CAS that makes term nt at clock value c; tko: by taking over an
  * expired lease; xfer: by a transfer. */
 inline newterm(nt, c, tko, xfer)
 {
-#ifndef NOREPORT
-	assert(start[nt - 1] <= (c) + 1);               /* starts never decrease */
-	assert((xfer) || cmax + (tko) <= (c) + 1);      /* P1 (strictly after a take-over) */
+	assert(start[nt - 1] <= (c) + 1);               /* P1: starts never decrease */
+	assert((xfer) || cmax + (tko) <= (c) + 1);      /* P1: new term before old reports */
 	start[nt] = (c) + 1;
 	if
 	:: (xfer) && cmax > (c) + 1 -> floor[nt] = cmax
@@ -388,18 +420,15 @@ inline newterm(nt, c, tko, xfer)
 	fi;
 	tk[nt] = (tko);
 	cmax = 0
-#else
-	skip
-#endif
 }
 
 /* A lease-word transition from (ol, oh) to (nl, nh) (P2 tokens, no ABA). */
 inline transition(ol, oh, nl, nh)
 {
-	assert(TERM(nl) == TERM(ol) || (TERM(nl) == TERM(ol) + 1 && HOLDER(nl) != 0));
+	assert(TERM(nl) == TERM(ol) || (TERM(nl) == TERM(ol) + 1 && HOLDER(nl) != 0)); /* P2: tokens */
 	if
-	:: nl == ol -> assert(nh >= oh)
-	:: else -> assert(KEY(nl) > KEY(ol))
+	:: nl == ol -> assert(nh >= oh)                 /* no ABA: hi lowered */
+	:: else -> assert(KEY(nl) > KEY(ol))            /* no ABA: lo went back */
 	fi
 }
 
@@ -409,14 +438,10 @@ inline lease_read(rl, rh)
 	do
 	:: rl = LO;                                     /* internal.h:109 */
 		rh = HI;                                /* internal.h:110 */
-#ifdef BUG_TORN_READ
-		break                                   /* (bug) no second load of lo */
-#else
 		if                                      /* internal.h:111-113 */
-		:: LO == rl -> break
+		:: TORN || LO == rl -> break            /* (TORN: bug, lo not compared) */
 		:: else
 		fi
-#endif
 	od
 }
 
@@ -458,9 +483,9 @@ inline lease_break(exp, death)
 				if
 				:: LO == l && HI == h ->
 					transition(l, h, MKLO(TERM(l), 0), now + DELAY);
-					/* P5: a death-break never ends a live member's term */
-					assert(!death || STATE(owner[HOLDER(l) - 1]) != ACTIVE ||
-					       dead[MEMBER(owner[HOLDER(l) - 1])]);
+					/* a break made for a death never ends the
+					 * term of a live member (one told it leads it) */
+					assert(!(death) || tmember[TERM(l)] == 0 || dead[tmember[TERM(l)]]); /* P5: live term broken */
 					LO = MKLO(TERM(l), 0);
 					HI = now + DELAY;
 					br = 1;
@@ -534,17 +559,16 @@ inline reap(ri)
 	if
 	:: STATE(w) != FREE && gone[MEMBER(w)] ->
 		ok = 1;
-#ifndef BUG_REAP_NO_BREAK
 		do
-		::	lease_read(l, h);               /* candidate.c:79 */
-#ifndef BUG_REAP_NO_RECHECK
+		:: REAP_NO_BREAK -> break               /* (bug) no break at all */
+		:: else ->
+			lease_read(l, h);               /* candidate.c:79 */
 			if
-			:: owner[ri] != w ->            /* candidate.c:86-87 */
+			:: !REAP_NO_RECHECK && owner[ri] != w ->        /* candidate.c:86-87 */
 				ok = 0;
 				break
 			:: else
 			fi;
-#endif
 			if
 			:: HOLDER(l) != ri + 1 -> break         /* candidate.c:88-89 */
 			:: else ->
@@ -559,13 +583,12 @@ inline reap(ri)
 				fi
 			fi
 		od;
-#endif
 		if
 		:: ok ->
 			d_step {                        /* candidate.c:96-97 CAS owner -> FREE */
 				if
 				:: owner[ri] == w ->
-					assert(NAMES_FREE_OK || HOLDER(LO) != ri + 1);  /* P5: lo never names a free slot */
+					assert(NAMES_FREE_OK || HOLDER(LO) != ri + 1);  /* P5: freed slot named */
 					owner[ri] = 0
 				:: else
 				fi
@@ -577,11 +600,6 @@ inline reap(ri)
 	w = 0; l = 0; h = 0; ok = 0; br = 0
 }
 
-#ifdef BUG_NO_RELOAD
-#define RELOADED        1               /* (bug) lo not loaded again */
-#else
-#define RELOADED        (LO == l)
-#endif
 
 /*
  * shmelect_candidate_leadership (lease.c:207-239) for member m in slot s;
@@ -591,9 +609,10 @@ inline reap(ri)
 inline is_leader(m, s)
 {
 	r = 0;
-#ifdef BUG_CLOCK_BEFORE_LOAD
-	CLOCK_READ_AT(now, atclk, LO);                  /* (bug) the clock first */
-#endif
+	if
+	:: EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO) /* (bug) the clock first */
+	:: else
+	fi;
 	/* lease.c:217-220: c->term, then the lease word.  The load of
 	 * c->term and the first load of lo are one step: between them only
 	 * a CAS by our own elector could intervene, which changes c->term and
@@ -603,29 +622,21 @@ inline is_leader(m, s)
 	:: t != 0 ->                                    /* lease.c:218-219 */
 		do                                      /* lease.c:220 lease_read, lo loaded */
 		:: h = HI;                              /* internal.h:110 */
-#ifdef BUG_TORN_READ
-			break
-#else
 			if                              /* internal.h:111-113; retry: */
-			:: LO == l -> break             /* the second load is the next */
+			:: TORN || LO == l -> break     /* the second load is the next */
 			:: else -> l = LO               /* round's first */
 			fi
-#endif
 		od;
 		if
 		:: l == MKLO(t, s + 1) ->               /* lease.c:221-222 */
-#ifndef BUG_CLOCK_BEFORE_LOAD
-			CLOCK_READ_AT(now, atclk, LO == l);     /* lease.c:230 */
-#endif
+			if
+			:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:230 */
+			:: else
+			fi;
 			d_step {                        /* lease.c:231-232 lfence; lo again */
 				if
 				:: now < h && RELOADED ->
-#if defined(NO_TRUTH)                   /* (to show that P1 alone fails too) */
-#elif defined(BUG_CLOCK_BEFORE_LOAD)
-					assert(atclk == l);     /* P1 truth */
-#else
-					assert(atclk);          /* P1 truth */
-#endif
+					assert(NO_TRUTH || atclk == (EARLY_CLOCK -> l : 1));    /* P1: truth */
 					report(m, t, now);
 					r = 1
 				:: now < h && !RELOADED ->
@@ -651,7 +662,7 @@ inline fence_check(tok)
 		x = fence;
 		if
 		:: tok == x ->
-			assert(tok >= fence_max);            /* P2 fence */
+			assert(tok >= fence_max);       /* P2: fence */
 			x = 255
 		:: tok < x ->
 			witness(W_FENCE);
@@ -666,14 +677,14 @@ inline fence_check(tok)
 			if
 			:: fence == x ->
 				fence = tok;
-				assert(tok >= fence_max);    /* P2 fence */
+				assert(tok >= fence_max);       /* P2: fence */
 				fence_max = tok;
 				x = 255
 			:: else ->              /* fence.c:34, then :24-27 again */
 				x = fence;
 				if
 				:: tok == x ->
-					assert(tok >= fence_max);       /* P2 fence */
+					assert(tok >= fence_max);       /* P2: fence */
 					x = 255
 				:: tok < x ->
 					witness(W_FENCE);
@@ -962,7 +973,7 @@ end:	do
 		d_step {                                /* candidate.c:302-303 ACTIVE -> FREE */
 			if
 			:: owner[s] == OWNER(m, ACTIVE) ->
-				assert(NAMES_FREE_OK || HOLDER(LO) != s + 1);   /* P5: lo never names a free slot */
+				assert(NAMES_FREE_OK || HOLDER(LO) != s + 1);   /* P5: freed slot named */
 				owner[s] = 0
 			:: else
 			fi;

@@ -29,7 +29,7 @@ operator        pass -DCFG_OPERATOR         2,3,10,12
 operator2       pass -DCFG_OPERATOR2        1,4,8,10,12
 reap            pass -DCFG_REAP             6,7
 follow          pass -DCFG_FOLLOW           5,6
-leave           pass -DCFG_LEAVE            1,7
+leave           pass -DCFG_LEAVE            7,9,13
 F1-leave        fail -DCFG_LEAVE_HANDOVER
 F1-reap         fail -DCFG_REAP_HANDOVER
 EOF

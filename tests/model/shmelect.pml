@@ -152,13 +152,16 @@
 #define DELAY   1               /* and a lock delay after the unclean loss */
 #define MAXCLK  2
 #define MAXTERM 2
-#elif defined(CFG_LEAVE)        /* leave (resign, release, free) and slot reuse by a joiner */
-#define MENU1   (OP_TRY | OP_RENEW | OP_LEAVE)
+#elif defined(CFG_LEAVE)        /* leave, slot reuse by a joiner that may die while claiming */
+#define MENU1   (OP_TRY | OP_LEAVE)
 #define MENU2   (OP_TRY | OP_LEADER)
 #define MENUJ   (OP_TRY | OP_LEADER)
 #define READERS 0
 #define JOIN    1
-#define MAXCLK  3
+#define DAEMON  D_REAP
+#define MAXKILL 1
+#define KILLABLE 8              /* the joiner */
+#define MAXCLK  2
 #define MAXTERM 2
 #elif defined(CFG_LEAVE_HANDOVER)       /* finding F1: handover to a member that is leaving */
 #define MENU1   (OP_TRY | OP_LEAVE)
@@ -286,6 +289,7 @@
 #define W_EVICT         10      /* an operator's evict ended a term */
 #define W_FENCE         11      /* the fence refused an older token */
 #define W_EARLY         12      /* a term ended early (resign, evict, transfer) */
+#define W_CLAIMREAP     13      /* a slot left CLAIMING by a dead joiner reaped */
 #define witness(n)      assert(wsel != (n))
 
 #define JOINER  (NSLOT + 1)             /* member id of the late joiner */
@@ -589,6 +593,10 @@ inline reap(ri)
 				if
 				:: owner[ri] == w ->
 					assert(NAMES_FREE_OK || HOLDER(LO) != ri + 1);  /* P5: freed slot named */
+					if
+					:: STATE(w) == CLAIMING -> witness(W_CLAIMREAP)
+					:: else
+					fi;
 					owner[ri] = 0
 				:: else
 				fi

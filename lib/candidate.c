@@ -3,12 +3,20 @@
  * Candidates: claim a slot in an election, leave it, reclaim the slots of
  * dead members.
  *
- * A slot's owner word moves FREE -> CLAIMING -> ACTIVE -> FREE, each step
- * a CAS:
+ * A slot's owner word moves FREE -> CLAIMING -> ACTIVE -> LEAVING -> FREE,
+ * each step a CAS:
  *
  *   FREE      0
  *   CLAIMING  pidns(32) << 24 | pid << 2 | 1   the claimer is writing fields
  *   ACTIVE    gen(40)   << 24 | pid << 2 | 2   fields published (release)
+ *   LEAVING   gen(40)   << 24 | pid << 2 | 3   ending every term naming it
+ *
+ * LEAVING (model finding F2, tests/model): whoever frees a slot must first
+ * end any term a transfer may have handed to it (lease_transfer), and must
+ * not end a term of the slot's NEXT member.  While the slot is LEAVING
+ * nobody can claim it and no transfer targets it, so every term that names
+ * it then is stale; once it is FREE, nobody ends terms naming it any more.
+ * A member that dies LEAVING is reaped like an ACTIVE one.
  *
  * gen comes from the slot's own counter, incremented by every claimer, so
  * an ACTIVE word never repeats: a reaper that paused between deciding a
@@ -38,7 +46,8 @@ static uint64_t claiming_word(uint64_t pidns, uint32_t pid)
 	       SLOT_CLAIMING;
 }
 
-static void slot_free_recheck(struct shmelect_election *e, uint32_t i);
+static int slot_free_recheck(struct shmelect_election *e, uint32_t i, uint64_t w);
+static bool slot_free(struct shmelect_election *e, uint32_t i, uint64_t w);
 
 static bool claimer_dead(uint64_t w)
 {
@@ -65,10 +74,12 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 	case SLOT_FREE:
 		return 0;
 	case SLOT_CLAIMING:
+		/* never published: no transfer targets it, no term of its own */
 		if (!claimer_dead(w))
 			return 0;
-		break;
+		return slot_free(e, i, w) ? 1 : 0;
 	case SLOT_ACTIVE:
+	case SLOT_LEAVING:
 		if (pid_alive(__atomic_load_n(&slot->pid, __ATOMIC_RELAXED),
 			      __atomic_load_n(&slot->pidns, __ATOMIC_RELAXED),
 			      __atomic_load_n(&slot->start_time, __ATOMIC_RELAXED)))
@@ -78,30 +89,35 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 		return -EBADMSG;
 	}
 
-	for (;;) {
-		struct lease l = lease_read(&e->rec->lease);
-		/* Still the dead member's slot after that read?  Then the term
-		 * lo names is the dead member's (lo names a slot only for terms
-		 * of its current member), and breaking exactly that lo cannot
-		 * hit a newer member: if the slot was freed and reused since,
-		 * the term changed and the CAS fails.  Without this re-check a
-		 * reaper paused here could end a live successor's term. */
-		if (__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE) != w)
-			return 0;
-		if (lease_holder(l.lo) != i + 1)
-			break;
-		if (lease_break(e, l.lo) != 0)
-			break;
+	if (slot_state(w) == SLOT_ACTIVE) {
+		for (;;) {
+			struct lease l = lease_read(&e->rec->lease);
+			/* Still the dead member's slot after that read?  Then
+			 * the term lo names is the dead member's (lo names an
+			 * ACTIVE slot only for terms of its current member),
+			 * and breaking exactly that lo cannot hit a newer
+			 * member: if the slot was freed and reused since, the
+			 * term changed and the CAS fails.  Without this
+			 * re-check a reaper paused here could end a live
+			 * successor's term. */
+			if (__atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE) != w)
+				return 0;
+			if (lease_holder(l.lo) != i + 1)
+				break;
+			/* an unclean loss: the dead holder's lock-delay applies */
+			if (lease_break(e, l.lo, true) != 0)
+				break;
+		}
+		uint64_t leaving = w | SLOT_LEAVING;
+		if (!__atomic_compare_exchange_n(&slot->owner, &w, leaving, false, __ATOMIC_SEQ_CST,
+						 __ATOMIC_RELAXED))
+			return 0; /* it changed: another reaper won */
+		w = leaving;
 	}
-	/* Observers validate against members_seq: announce before freeing. */
-	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-	/* release: keep FREE a publication for the next claimer's acquire */
-	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-		return 0; /* it changed: the owner left, or another reaper won */
-	slot_free_recheck(e, i);
-	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-	election_bump(e);
-	return 1;
+	/* LEAVING: ours, or left by a leaver or a reaper that died */
+	if (slot_free_recheck(e, i, w) < 0)
+		return -EBADMSG;
+	return slot_free(e, i, w) ? 1 : 0;
 }
 
 static int default_identity(char *buf, size_t size)
@@ -152,19 +168,46 @@ static int identity_taken(struct shmelect_election *e, const char *identity, uin
 }
 
 /*
- * After freeing slot i: a transfer may have named it meanwhile (see
- * lease_transfer); end such a term.  The free was seq_cst, and this load
- * follows it.
+ * Slot i is LEAVING (owner word w): end every term that names it.  Such a
+ * term is stale: its member resigned or died, or it was handed to the
+ * member by a transfer that raced with the leave (see lease_transfer); no
+ * new one can appear (a transfer that lands now sees LEAVING and ends its
+ * own).  Stops as soon as the slot is no longer w: someone else finished,
+ * and a term naming the slot may then be its next member's.  The first
+ * load of lo comes after the seq_cst CAS that made the slot LEAVING (the
+ * fence makes the Dekker pair with lease_transfer formal in C11, too).
  */
-static void slot_free_recheck(struct shmelect_election *e, uint32_t i)
+static int slot_free_recheck(struct shmelect_election *e, uint32_t i, uint64_t w)
 {
+	struct shm_slot *slot = election_slot(e->rec, i);
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (;;) {
 		struct lease l = lease_read(&e->rec->lease);
 		if (lease_holder(l.lo) != i + 1)
-			return;
-		if (lease_break(e, l.lo) != 0)
-			return;
+			return 0;
+		/* lo names us, and we are still LEAVING after that load: the
+		 * term is stale (and never recurs: an exact break) */
+		if (__atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST) != w)
+			return 0;
+		if (lease_break(e, l.lo, false) < 0)
+			return -EBADMSG;
 	}
+}
+
+/* LEAVING or CLAIMING -> FREE, announced to observers; true if we did. */
+static bool slot_free(struct shmelect_election *e, uint32_t i, uint64_t w)
+{
+	struct shm_slot *slot = election_slot(e->rec, i);
+
+	/* Observers validate against members_seq: announce before freeing. */
+	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	/* release: FREE publishes the slot to the next claimer's acquire */
+	if (!__atomic_compare_exchange_n(&slot->owner, &w, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		return false; /* another reaper won */
+	__atomic_fetch_add(&e->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	election_bump(e);
+	return true;
 }
 
 /* Give back a slot we just published and never led from. */
@@ -335,32 +378,25 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 	 * recovery) must not touch what is now another member's. */
 	if (c->incarnation == process_incarnation() &&
 	    __atomic_load_n(&c->slot->owner, __ATOMIC_ACQUIRE) == c->owner) {
-		uint64_t w = c->owner;
+		uint64_t w = c->owner, leaving = w | SLOT_LEAVING;
 
 		shmelect_candidate_resign(c);
-		/* Also a term handed to us that we never adopted: lo must not
-		 * name a slot once it is free, or its next member would
-		 * inherit the term (see try_acquire). */
-		for (;;) {
-			struct lease l = lease_read(&c->election->rec->lease);
-			if (lease_holder(l.lo) != c->index + 1)
-				break;
-			struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() };
-			if (lease_cas(&c->election->rec->lease, l, v)) {
-				election_bump(c->election);
-				break;
-			}
-		}
-		/* unlock our robust mutex before the slot can be reused and
-		 * its mutex re-initialised by the next member */
-		life_stop(c);
+		/* LEAVING: no transfer targets us from now on, and nobody can
+		 * claim the slot until we have ended every term naming it (one
+		 * handed to us that we never adopted), so its next member
+		 * never inherits one, and we never end one of that member's */
 		__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_SEQ_CST,
+		if (__atomic_compare_exchange_n(&c->slot->owner, &w, leaving, false, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
-			slot_free_recheck(c->election, c->index);
-			__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-			election_bump(c->election);
+			slot_free_recheck(c->election, c->index, leaving);
+			/* unlock our robust mutex before the slot can be reused
+			 * and its mutex re-initialised by the next member */
+			life_stop(c);
+			slot_free(c->election, c->index, leaving);
 		}
+		/* else a reaper judged us dead (another PID namespace) and the
+		 * slot may be a new member's already, its mutex re-initialised:
+		 * our life thread must not touch it, so it is left running */
 	}
 	shmelect_election_close(c->election);
 	free(c);

@@ -352,25 +352,30 @@ _public_ int shmelect_election_observe(struct shmelect_election *e, struct shmel
 }
 
 /*
- * End the current term without a successor (reap, death, evict): CAS
- * (term, holder, E) -> (term, vacant, now + holder's lock-delay).  A vacant
- * lease whose hi lies in the future is locked until then: that is how the
- * lock-delay after an unclean loss is carried, in the same CAS.  With
- * lo_expected != 0 only that exact term/holder is broken (a death we saw
- * belongs to it); with 0 whatever holder there is.  Returns 1 if broken.
+ * End the current term without a successor: CAS (term, holder, E) ->
+ * (term, vacant, now + delay).  A vacant lease whose hi lies in the future
+ * is locked until then: that is how the lock-delay after an unclean loss is
+ * carried, in the same CAS.  lock_delay: the holder's lock-delay applies
+ * (reap, death, evict: its holder may still think it leads); without, the
+ * lease is free at once (a term nobody adopted: lease_transfer's undo,
+ * slot_free_recheck, a handoff meant for another member).  With lo_expected
+ * != 0 only that exact term/holder is broken (a death we saw belongs to
+ * it); with 0 whatever holder there is.  Returns 1 if broken.
  */
-int lease_break(struct shmelect_election *e, uint64_t lo_expected)
+int lease_break(struct shmelect_election *e, uint64_t lo_expected, bool lock_delay)
 {
 	for (;;) {
 		struct lease l = lease_read(&e->rec->lease);
 		uint32_t holder = lease_holder(l.lo);
-		uint64_t delay;
+		uint64_t delay = 0;
 
 		if (holder == 0 || (lo_expected && l.lo != lo_expected))
 			return 0;
 		if (holder > e->seg->max_candidates)
 			return -EBADMSG;
-		delay = __atomic_load_n(&election_slot(e->rec, holder - 1)->lock_delay_ns, __ATOMIC_RELAXED);
+		if (lock_delay)
+			delay = __atomic_load_n(&election_slot(e->rec, holder - 1)->lock_delay_ns,
+						__ATOMIC_RELAXED);
 		struct lease v = { lease_lo(lease_term(l.lo), 0), clock_host_ns() + delay };
 		/* fails if the holder renewed, resigned or lost meanwhile */
 		if (lease_cas(&e->rec->lease, l, v)) {
@@ -384,14 +389,34 @@ int lease_break(struct shmelect_election *e, uint64_t lo_expected)
  * Give the lease to slot `target` as a new term: CAS (term, any, E) ->
  * (term + 1, target, now + target's lease).  The old holder's next renew
  * fails because lo changed; the target adopts the term at its next
- * try-acquire (lo names its slot).  Returns 1 if transferred.
+ * try-acquire (lo names its slot, and the slot's handoff word names the
+ * term and the target's generation).  owner_expected != 0: only if the
+ * slot's member is still that one (the one a request or a lookup named).
+ * Returns 1 if transferred, 0 if not needed or the lease moved on, -ESRCH
+ * if the target is not (or no longer) a member.
+ *
+ * Two hazards, both found by the model (tests/model, findings F1 and F2):
+ *
+ * - The target may be leaving, or being reaped, while we hand it the term.
+ *   Its member moves ACTIVE -> LEAVING (seq_cst) and then ends every term
+ *   naming its slot (slot_free_recheck) before the slot is FREE.  Dekker
+ *   pair: our CAS (a full barrier) then our load of the owner word, against
+ *   its CAS to LEAVING then its load of lo: one of the two sees the other
+ *   and ends exactly this term, so lo never keeps naming a free slot.
+ *
+ * - We may have loaded the owner word long before our CAS (paused), and
+ *   the slot may have been freed and claimed by a new member meanwhile.
+ *   That member must not adopt a term handed to its predecessor: the
+ *   handoff word carries the generation, and try_acquire adopts only a term
+ *   whose handoff names its own.  (Our re-check below then ends the term.)
  */
-int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected)
+int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t owner_expected,
+		   uint64_t lo_expected)
 {
 	struct shm_slot *slot = election_slot(e->rec, target);
 	uint64_t owner = __atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST);
 
-	if (slot_state(owner) != SLOT_ACTIVE)
+	if (slot_state(owner) != SLOT_ACTIVE || (owner_expected && owner != owner_expected))
 		return -ESRCH;
 	for (;;) {
 		struct lease l = lease_read(&e->rec->lease);
@@ -406,18 +431,13 @@ int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_exp
 		uint64_t lease_ns = __atomic_load_n(&slot->lease_ns, __ATOMIC_RELAXED);
 		if (lease_ns < SHMELECT_LEASE_MIN_NS || lease_ns > SHMELECT_LEASE_MAX_NS)
 			return -EBADMSG;
+		/* published by the lease CAS below: whoever sees the new lo
+		 * sees this handoff (or a later one) */
+		handoff_store(slot, term + 1, slot_gen(owner));
 		struct lease n = { lease_lo(term + 1, target + 1), clock_host_ns() + lease_ns };
 		if (lease_cas(&e->rec->lease, l, n)) {
-			/* The target may have been leaving (or being reaped)
-			 * while we handed it the term: after releasing any term
-			 * naming its slot and before freeing it.  Dekker with
-			 * slot_free_recheck(): our CAS (a full barrier) then this
-			 * load, against its free (seq_cst) then its load of lo:
-			 * one of us sees the other and ends exactly this term,
-			 * so lo never keeps naming a free slot (model finding
-			 * F1, tests/model). */
 			if (__atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST) != owner)
-				lease_break(e, n.lo);
+				lease_break(e, n.lo, false);
 			election_bump(e);
 			return 1;
 		}
@@ -461,7 +481,7 @@ _public_ int shmelect_election_evict(struct shmelect_election *e)
 	if (e->seg->readonly)
 		return -EROFS;
 	/* same term, vacant: the next acquisition is term+1 with a new token */
-	return lease_break(e, 0);
+	return lease_break(e, 0, true);
 }
 
 _public_ int shmelect_election_break(struct shmelect_election *e, uint64_t term, uint32_t slot)
@@ -470,7 +490,7 @@ _public_ int shmelect_election_break(struct shmelect_election *e, uint64_t term,
 		return -EINVAL;
 	if (e->seg->readonly)
 		return -EROFS;
-	return lease_break(e, lease_lo(term, slot + 1));
+	return lease_break(e, lease_lo(term, slot + 1), true);
 }
 
 _public_ int shmelect_election_reap(struct shmelect_election *e)
@@ -507,7 +527,7 @@ _public_ int shmelect_election_handover(struct shmelect_election *e, const char 
 		if (identity)
 			return -EINVAL;
 		if (flags & SHMELECT_HANDOVER_FORCE)
-			return lease_break(e, 0);
+			return lease_break(e, 0, true);
 		__atomic_store_n(&e->rec->handover, HANDOVER_RESIGN, __ATOMIC_RELEASE);
 		election_bump(e);
 		return 0;
@@ -526,7 +546,7 @@ _public_ int shmelect_election_handover(struct shmelect_election *e, const char 
 	if (i < 0)
 		return i;
 	if (flags & SHMELECT_HANDOVER_FORCE)
-		return lease_transfer(e, (uint32_t)i, 0);
+		return lease_transfer(e, (uint32_t)i, owner, 0);
 	/* a request: the holder's elector sees it when the bump wakes it */
 	__atomic_store_n(&e->rec->handover, handover_word((uint32_t)i, owner), __ATOMIC_RELEASE);
 	election_bump(e);

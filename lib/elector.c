@@ -184,7 +184,7 @@ static void leader_handover(struct shmelect_elector *el)
 		return;
 	if (slot_state(owner) != SLOT_ACTIVE || handover_word(idx - 1, owner) != hw)
 		return;
-	lease_transfer(el->election, idx - 1,
+	lease_transfer(el->election, idx - 1, owner,
 		       lease_lo(__atomic_load_n(&el->cand->term, __ATOMIC_RELAXED), el->cand->index + 1));
 }
 
@@ -485,6 +485,7 @@ _public_ int shmelect_elector_is_leader(struct shmelect_elector *el)
 
 _public_ int shmelect_elector_handover(struct shmelect_elector *el, const char *identity)
 {
+	uint64_t owner;
 	int i, r;
 
 	if (!el || !identity)
@@ -496,14 +497,14 @@ _public_ int shmelect_elector_handover(struct shmelect_elector *el, const char *
 		return -ESTALE;
 	if (shmelect_candidate_is_leader(el->cand) != 1)
 		return -EPERM;
-	i = slot_find_identity(el->election, identity, NULL);
+	i = slot_find_identity(el->election, identity, &owner);
 	if (i < 0)
 		return i;
 	if ((uint32_t)i == el->cand->index)
 		return 0;
 	/* the runner notices at its next renew (lo changed) and calls
 	 * stopped_leading; the target adopts the term at its next round */
-	return lease_transfer(el->election, (uint32_t)i,
+	return lease_transfer(el->election, (uint32_t)i, owner,
 			      lease_lo(__atomic_load_n(&el->cand->term, __ATOMIC_RELAXED), el->cand->index + 1));
 }
 

@@ -73,8 +73,9 @@ int candidate_release(struct shmelect_candidate *c, uint64_t locked_until);
 void segment_bump(struct shmelect_segment *seg);
 void election_bump(struct shmelect_election *e);
 int election_dup(struct shmelect_election *e, struct shmelect_election **ret);
-int lease_break(struct shmelect_election *e, uint64_t lo_expected);
-int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t lo_expected);
+int lease_break(struct shmelect_election *e, uint64_t lo_expected, bool lock_delay);
+int lease_transfer(struct shmelect_election *e, uint32_t target, uint64_t owner_expected,
+		   uint64_t lo_expected);
 int slot_find_identity(struct shmelect_election *e, const char *identity, uint64_t *ret_owner);
 uint64_t handover_word(uint32_t index, uint64_t owner);
 /* a handover request that asks the holder to resign for anyone */
@@ -158,6 +159,34 @@ static inline u128 lease_pack(struct lease l)
 static inline bool lease_cas(struct lease *l, struct lease old, struct lease new)
 {
 	return __sync_bool_compare_and_swap((u128 *)l, lease_pack(old), lease_pack(new));
+}
+
+/*
+ * A slot's handoff word: written (one 16-byte CAS, a full barrier) by a
+ * transfer before the lease CAS that names the slot, read by the slot's
+ * member before it adopts a term it did not acquire.  Both are rare (a
+ * handover), so a CAS loop and a CAS-as-load are cheap enough.
+ */
+static inline u128 handoff_pack(uint64_t term, uint64_t gen)
+{
+	return (u128)gen << 64 | term;
+}
+
+static inline void handoff_store(struct shm_slot *s, uint64_t term, uint64_t gen)
+{
+	u128 *p = (u128 *)&s->handoff, old = __sync_val_compare_and_swap(p, 0, 0);
+
+	for (;;) {
+		u128 seen = __sync_val_compare_and_swap(p, old, handoff_pack(term, gen));
+		if (seen == old)
+			return;
+		old = seen;
+	}
+}
+
+static inline bool handoff_is(struct shm_slot *s, uint64_t term, uint64_t gen)
+{
+	return __sync_val_compare_and_swap((u128 *)&s->handoff, 0, 0) == handoff_pack(term, gen);
 }
 
 static inline bool segment_writable(const struct shmelect_segment *s)

@@ -32,8 +32,15 @@
  *
  *          63                 24 23            2 1   0
  *          +--------------------+---------------+-----+
- *          |    generation      |  pid (22 bit) |state|   FREE/CLAIMING/ACTIVE
- *          +--------------------+---------------+-----+
+ *          |    generation      |  pid (22 bit) |state|   FREE/CLAIMING/
+ *          +--------------------+---------------+-----+   ACTIVE/LEAVING
+ *
+ *   a slot's handoff word (128-bit, written by cmpxchg16b): the term a
+ *   transfer hands to the slot and the generation of the member it is for
+ *
+ *          +-------------------------------------------+
+ *          | term            | generation               |
+ *          +-------------------------------------------+
  *
  * Every field that another process reads is either written before the
  * release operation that publishes it (claim words, the lease CAS), or is
@@ -49,7 +56,7 @@
 #include "shmelect.h"
 
 #define SHM_MAGIC          UINT64_C(0x5443454c454d4853) /* "SHMELECT" LE */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u /* 2: LEAVING owner state, slot handoff word */
 #define SHM_HEADER_SIZE    4096u
 #define SHM_SLOT_SIZE      1024u
 #define SHM_ELECTION_HEAD  256u
@@ -85,6 +92,7 @@ enum {
 	SLOT_FREE = 0,
 	SLOT_CLAIMING = 1,
 	SLOT_ACTIVE = 2,
+	SLOT_LEAVING = 3, /* ACTIVE's gen and pid: ending terms naming it, then FREE */
 };
 #define SLOT_STATE_MASK  UINT64_C(3)
 #define SLOT_PID_SHIFT   2
@@ -155,7 +163,11 @@ struct shm_slot {
 	uint64_t lock_delay_ns;       /* honoured by takers after an unclean loss */
 	uint64_t acquire_term;        /* the term acquire_ns belongs to */
 	uint64_t waiting;             /* 1 while the member waits to lead */
-	uint64_t reserved1[4];
+	struct handoff {              /* the last transfer to this slot (lease_transfer) */
+		uint64_t term;        /* the term it made */
+		uint64_t gen;         /* for the member of this generation */
+	} handoff __attribute__((aligned(16)));
+	uint64_t reserved1[2];
 	/* lines 3-4: a robust, process-shared mutex that the member's life
 	 * thread holds from join to leave; followers watch its futex word to
 	 * learn of the member's death (wait.c) */
@@ -196,6 +208,7 @@ _Static_assert(offsetof(struct shm_election, lease) == 0, "lease first");
 _Static_assert(offsetof(struct shm_election, claim) == 64, "claim on its own line");
 _Static_assert(offsetof(struct shm_slot, life) % 64 == 0, "mutex on its own line");
 _Static_assert(sizeof(struct lease) == 16, "lease word is 16 bytes");
+_Static_assert(offsetof(struct shm_slot, handoff) % 16 == 0, "handoff word is cmpxchg16b-aligned");
 _Static_assert(SHMELECT_MAX_CANDIDATES < LEASE_HOLDER_MASK, "holder fits 12 bits");
 
 /*

@@ -89,13 +89,24 @@ _public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64
 
 		if (holder == cand_holder(c) && term != 0) {
 			/* Ours: our own term, or one handed to us by a transfer
-			 * (shmelect_election_handover).  lo can only name our
-			 * slot for a term of ours: whoever frees a slot first
-			 * ends any term that names it (reap, leave, reboot),
-			 * and cand_evicted() above checked the slot is still
-			 * ours.  Valid: a renew.  Expired but nobody took it:
-			 * continue the same term (same token), as client-go
-			 * does when the holder identity is unchanged. */
+			 * (shmelect_election_handover).  A term we did not make
+			 * is ours only if the slot's handoff word names it and
+			 * our generation: a transfer that loaded the owner word
+			 * of this slot's previous member and landed after we
+			 * claimed it names our slot too (it ends that term
+			 * itself once it sees us; we end it first, without
+			 * lock-delay: nobody led it).  Whoever frees a slot
+			 * ends every term naming it first (reap, leave,
+			 * reboot), and cand_evicted() above checked the slot
+			 * is still ours.  Valid: a renew.  Expired but nobody
+			 * took it: continue the same term (same token), as
+			 * client-go does when the holder identity is
+			 * unchanged. */
+			if (term != c->term && !handoff_is(c->slot, term, slot_gen(c->owner))) {
+				if (lease_break(c->election, l.lo, false) < 0)
+					return -EBADMSG;
+				continue;
+			}
 			n.lo = l.lo;
 			n.hi = now + c->lease_ns;
 			if (n.hi <= l.hi && now < l.hi && term == c->term) {

@@ -254,7 +254,7 @@ int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct le
 
 		if (w == -EOWNERDEAD) {
 			/* the holder's process died: end its term now */
-			lease_break(e, seen.lo);
+			lease_break(e, seen.lo, true);
 			goto out;
 		}
 		if (w == 1)
@@ -266,7 +266,7 @@ int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct le
 	}
 	sleep_on(&rec->change, change, life, life_val, extra, extra_val, until);
 	if (life && (__atomic_load_n(life, __ATOMIC_ACQUIRE) & FUTEX_OWNER_DIED))
-		lease_break(e, seen.lo);
+		lease_break(e, seen.lo, true);
 out:
 	__atomic_fetch_sub(&rec->waiters, 1, __ATOMIC_SEQ_CST);
 	return r;

@@ -994,3 +994,137 @@ Test(lease, candidate_outlives_handles)
 	cr_expect_eq(shmelect_candidate_resign(a), 1);
 	cr_expect_null(shmelect_candidate_leave(a));
 }
+
+/* ------------------------------------------------------------------ */
+/* Handover vs leave and reap (model findings F1, F2: tests/model)       */
+/* ------------------------------------------------------------------ */
+
+/* What a transfer to (slot, gen) does, as one step: write the slot's
+ * handoff word, then CAS the lease to (term + 1, slot).  Returns the new lo. */
+static uint64_t land_transfer(struct shmelect_election *e, uint32_t slot, uint64_t gen)
+{
+	for (;;) {
+		struct lease l = lease_read(&e->rec->lease);
+		struct lease n = { lease_lo(lease_term(l.lo) + 1, slot + 1), clock_host_ns() + LONG_LEASE };
+
+		handoff_store(election_slot(e->rec, slot), lease_term(n.lo), gen);
+		if (lease_cas(&e->rec->lease, l, n))
+			return n.lo;
+	}
+}
+
+/*
+ * A transfer that loaded the owner word of a member that has left since,
+ * and lands after a new member claimed the same slot, names the new
+ * member's slot.  The new member must not adopt it (it was handed to its
+ * predecessor): it ends it, without lock-delay, and takes a term of its own.
+ */
+Test(lease, stale_transfer_not_adopted_by_next_member)
+{
+	struct fx f = setup("stale-xfer", 2);
+	struct shmelect_candidate *a = join(f.e, "a", LONG_LEASE);
+	struct shmelect_candidate *b = join(f.e, "b", LONG_LEASE), *c;
+	uint64_t tok, gen_a = slot_gen(a->owner), xfer;
+	uint32_t ia = a->index;
+
+	cr_assert_eq(shmelect_candidate_try_acquire(b, &tok), 1);
+	shmelect_candidate_leave(a);
+	c = join(f.e, "c", LONG_LEASE);
+	cr_assert_eq(c->index, ia, "c reuses a's slot");
+	cr_assert_neq(slot_gen(c->owner), gen_a, "generations never repeat");
+
+	xfer = land_transfer(f.e, ia, gen_a); /* for a, landing now */
+	cr_expect_eq(shmelect_candidate_is_leader(c), 0, "not adopted yet");
+	cr_expect_eq(shmelect_candidate_renew(b), 0, "b lost to the transfer");
+	cr_expect_eq(shmelect_candidate_try_acquire(c, &tok), 1, "c takes a term of its own at once");
+	cr_expect_eq(tok, f.e->token_base + lease_term(xfer) + 1, "a new term, not the one handed to a");
+	struct shmelect_record r = observe(f.e);
+	cr_expect_str_eq(r.holder, "c");
+	cr_expect_eq(r.term, lease_term(xfer) + 1);
+	cr_expect_eq(shmelect_candidate_is_leader(c), 1);
+	shmelect_candidate_leave(b);
+	shmelect_candidate_leave(c);
+	done(&f);
+}
+
+/* The same transfer made for the slot's current member is adopted. */
+Test(lease, transfer_adopted_by_its_target)
+{
+	struct fx f = setup("own-xfer", 2);
+	struct shmelect_candidate *b = join(f.e, "b", LONG_LEASE);
+	struct shmelect_candidate *c = join(f.e, "c", LONG_LEASE);
+	uint64_t tok, xfer;
+
+	cr_assert_eq(shmelect_candidate_try_acquire(b, &tok), 1);
+	xfer = land_transfer(f.e, c->index, slot_gen(c->owner));
+	cr_expect_eq(shmelect_candidate_try_acquire(c, &tok), 1);
+	cr_expect_eq(tok, f.e->token_base + lease_term(xfer), "the handed term, adopted");
+	cr_expect_eq(shmelect_candidate_is_leader(c), 1);
+	shmelect_candidate_leave(b);
+	shmelect_candidate_leave(c);
+	done(&f);
+}
+
+/* A member that is leaving (LEAVING) is no handover target, and is not
+ * reaped while it lives. */
+Test(lease, leaving_member_is_no_target_and_not_reaped)
+{
+	struct fx f = setup("leaving", 2);
+	struct shmelect_candidate *a = join(f.e, "a", LONG_LEASE);
+	struct shmelect_candidate *b = join(f.e, "b", LONG_LEASE);
+	uint64_t tok, active = a->owner;
+
+	cr_assert_eq(shmelect_candidate_try_acquire(b, &tok), 1);
+	__atomic_store_n(&a->slot->owner, active | SLOT_LEAVING, __ATOMIC_SEQ_CST);
+	cr_expect_eq(lease_transfer(f.e, a->index, 0, 0), -ESRCH);
+	cr_expect_eq(shmelect_election_handover(f.e, "a", SHMELECT_HANDOVER_FORCE), -ESRCH,
+		     "a leaving member is not found by identity");
+	cr_expect_eq(shmelect_election_reap(f.e), 0, "a live leaver is not reaped");
+	cr_expect_eq(__atomic_load_n(&a->slot->owner, __ATOMIC_SEQ_CST), active | SLOT_LEAVING);
+	cr_expect_eq(shmelect_candidate_is_leader(b), 1);
+	__atomic_store_n(&a->slot->owner, active, __ATOMIC_SEQ_CST);
+	/* and a transfer expecting another member of the slot is refused */
+	cr_expect_eq(lease_transfer(f.e, a->index, active + (UINT64_C(1) << SLOT_GEN_SHIFT), 0), -ESRCH);
+	shmelect_candidate_leave(a);
+	shmelect_candidate_leave(b);
+	done(&f);
+}
+
+/*
+ * A member that died while leaving (LEAVING, pid gone), with a transfer
+ * that raced its leave still naming its slot: a reaper ends that term
+ * without lock-delay (nobody led it) and frees the slot.
+ */
+Test(lease, dead_leaver_reaped_and_its_handoff_ended, .timeout = 10)
+{
+	struct fx f = setup("dead-leaver", 2);
+	struct shmelect_candidate *b = join(f.e, "b", LONG_LEASE);
+	struct shmelect_member m[2];
+	struct shmelect_record r;
+	uint64_t tok, w;
+	uint32_t ix = UINT32_MAX;
+
+	spawn_dead(f.e, "x", 0);
+	cr_assert_eq(shmelect_election_observe(f.e, &r, m, 2), 2);
+	for (int i = 0; i < 2; i++)
+		if (!strcmp(m[i].identity, "x"))
+			ix = m[i].slot;
+	cr_assert_neq(ix, UINT32_MAX);
+	struct shm_slot *slot = election_slot(f.e->rec, ix);
+	w = __atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST);
+	cr_assert_eq(slot_state(w), SLOT_ACTIVE);
+	slot->lock_delay_ns = LONG_LEASE; /* x's: must not apply */
+	cr_assert_eq(shmelect_candidate_try_acquire(b, &tok), 1);
+	land_transfer(f.e, ix, slot_gen(w));
+	__atomic_store_n(&slot->owner, w | SLOT_LEAVING, __ATOMIC_SEQ_CST); /* died leaving */
+
+	cr_expect_eq(shmelect_election_reap(f.e), 1);
+	cr_expect_eq(__atomic_load_n(&slot->owner, __ATOMIC_SEQ_CST), 0, "the slot is free");
+	r = observe(f.e);
+	cr_expect_eq(r.has_holder, 0, "the term handed to the dead leaver ended");
+	cr_expect_eq(r.locked_until_ns, 0, "without lock-delay");
+	cr_expect_eq(r.n_members, 1);
+	cr_expect_eq(shmelect_candidate_try_acquire(b, &tok), 1, "free at once");
+	shmelect_candidate_leave(b);
+	done(&f);
+}

@@ -360,7 +360,7 @@ static void hostile_seeds(void)
 	hdr(&s)->magic ^= 1;
 	emit("bad-magic", &s);
 	base(&s, FOREVER);
-	hdr(&s)->layout_version = 2;
+	hdr(&s)->layout_version = SHM_LAYOUT_VERSION + 1;
 	emit("bad-version", &s);
 	base(&s, FOREVER);
 	hdr(&s)->init = 0;

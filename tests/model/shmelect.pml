@@ -1,6 +1,6 @@
 /*
  * shmelect.pml -- a Promela model of the shmelect lease protocol, for spin.
- * tests/model/check.sh runs it; tests/model/README.roff describes it.
+ * tests/model/check.sh runs it; shmelect(7), TESTING, describes it.
  *
  * Each step is one load, store or compare-and-swap of the C code, and its
  * comment names the function and line of lib/ it models (as of the commit
@@ -21,7 +21,9 @@
  *                application thread calling is_leader concurrently; with
  *                JOIN, one more member joins late, claiming a slot FREE ->
  *                CLAIMING -> ACTIVE once one is free (left or reaped), and
- *                reaping dead members' slots itself when none is (ENOSPC)
+ *                reaping dead members' slots itself when none is (ENOSPC);
+ *                a member that leaves moves its slot ACTIVE -> LEAVING,
+ *                ends every term naming it, then frees it
  *   SIGKILL      up to MAXKILL members stop for good at any step, all their
  *                threads at once (`unless dead[m]`); the kernel sets
  *                OWNER_DIED in the robust mutex of the member's life thread
@@ -29,8 +31,10 @@
  *   SIGSTOP      a paused process is one that is not scheduled: spin tries
  *                every interleaving, and the clock advances meanwhile
  *   shmelectd    a daemon that reaps dead members' slots (break their
- *                lease, then free the slot), and carries out up to MAXOP
- *                operator requests: evict, forced handover
+ *                lease, LEAVING, end terms naming the slot, free it), and
+ *                carries out up to MAXOP operator requests: evict, forced
+ *                handover (a transfer: the slot's handoff word, then the
+ *                lease CAS, then a re-check of the target's owner word)
  *
  * Properties (assertions; the invariants of DESIGN.md):
  *
@@ -54,20 +58,33 @@
  *                   the order (T, held) < (T, vacant) < (T+1, held), so lo
  *                   never returns to a value it left; while lo is
  *                   unchanged no CAS lowers hi.
- *   P5 stale        a break made because a member died (by a reaper, or by
- *      writers      a follower that saw OWNER_DIED) never ends the term of a
- *                   live member; a slot is never freed while lo names it.
+ *   P5 stale        no break but an operator's evict ends the term of a
+ *      writers      live member: not one made because a member died (by a
+ *                   reaper, or a follower that saw OWNER_DIED), nor one
+ *                   ending a term handed to a member that left (transfer
+ *                   undo, slot_free_recheck, a refused handoff); and a
+ *                   member adopts only a term that was handed to it, never
+ *                   one handed to its slot's previous member.
+ *
+ * Findings: F1 (a handover to a member that is leaving, or being reaped,
+ * left the lease naming a free slot), F2 (the fix of F1 re-checked the
+ * lease after freeing the slot, and could end its next member's term) and
+ * F1' (a transfer paused after loading the target's owner word could land
+ * after the slot had a new member, which adopted it) were found by this
+ * model and fixed in lib/ (commits 1a369f7, faf1b10).
  *
  * Planted bugs, each of which must make a configuration fail (check.sh
  * --bugs): BUG_RENEW_NO_CAS (renew checks lo, then stores hi plainly),
  * BUG_REAP_NO_BREAK (the reaper frees a dead member's slot without
- * breaking its lease), BUG_CLOCK_BEFORE_LOAD (is_leader reads the clock
+ * ending the terms naming it; fails together with BUG_NO_HANDOFF, since
+ * alone the next member refuses the dead member's term), BUG_FREE_FIRST
+ * (leave and reap free the slot, then end terms naming it: F2),
+ * BUG_NO_HANDOFF (adopt any term naming our slot: F1'), BUG_CLOCK_BEFORE_LOAD (is_leader reads the clock
  * before loading the lease), BUG_NO_RELOAD (is_leader does not load lo
  * again after its clock read; lib/ before 6532a97), BUG_REAP_NO_RECHECK
  * (the reaper does not load the owner word again after reading the lease;
- * lib/ before 6532a97), BUG_TORN_READ (lease_read without its second load
- * of lo).  NO_TRUTH and NO_FREE_SLOT_CHECK switch off one assertion, to
- * show that another property catches the same bug.
+ * lib/ before 6532a97).  NO_TRUTH switches the P1 truth assertion off, to
+ * show that the clock comparison of P1 catches the same bugs.
  */
 
 /* ---- parameters ------------------------------------------------------------ */
@@ -163,7 +180,7 @@
 #define KILLABLE 8              /* the joiner */
 #define MAXCLK  2
 #define MAXTERM 2
-#elif defined(CFG_LEAVE_HANDOVER)       /* finding F1: handover to a member that is leaving */
+#elif defined(CFG_LEAVE_HANDOVER)       /* handover to a member that is leaving (F1, F1', F2) */
 #define MENU1   (OP_TRY | OP_LEAVE)
 #define MENU2   (OP_TRY | OP_HANDOVER)
 #define MENUJ   (OP_TRY | OP_LEADER)
@@ -171,13 +188,12 @@
 #define JOIN    1
 #define MAXCLK  3
 #define MAXTERM 2
-#elif defined(CFG_REAP_HANDOVER)        /* finding F1: handover to a dead member being reaped */
+#elif defined(CFG_REAP_HANDOVER)        /* handover to a dead member being reaped (F1, F1', F2) */
 #define MENU1   0
-#define MENU2   (OP_TRY | OP_HANDOVER | OP_FOLLOW)
+#define MENU2   (OP_TRY | OP_HANDOVER)
 #define MENUJ   (OP_TRY)
 #define READERS 0
-#define JOIN    1
-#define DAEMON  D_REAP
+#define JOIN    1               /* the joiner reaps (ENOSPC): no daemon */
 #define MAXKILL 1
 #define KILLABLE 2
 #define MAXCLK  2
@@ -234,11 +250,6 @@
 #endif
 /* The planted bugs and switches, as constants: code inside an inline
  * keeps its line numbers, which check.sh uses to name a failed property. */
-#ifdef BUG_TORN_READ
-#define TORN            1
-#else
-#define TORN            0
-#endif
 #ifdef BUG_REAP_NO_BREAK
 #define REAP_NO_BREAK   1
 #else
@@ -265,10 +276,15 @@
 #else
 #define NO_TRUTH        0
 #endif
-#ifdef NO_FREE_SLOT_CHECK       /* to look past finding F1 for its consequences */
-#define NAMES_FREE_OK   1
+#ifdef BUG_NO_HANDOFF
+#define NO_HANDOFF      1               /* (bug) adopt without the handoff check */
 #else
-#define NAMES_FREE_OK   0
+#define NO_HANDOFF      0
+#endif
+#ifdef BUG_FREE_FIRST
+#define FREE_FIRST      1               /* (bug) free the slot, then end terms naming it */
+#else
+#define FREE_FIRST      0
 #endif
 
 /*
@@ -285,11 +301,16 @@
 #define W_REAPBREAK     6       /* a reaper ended a dead holder's term */
 #define W_REUSE         7       /* the joiner, in a reused slot, is told it leads */
 #define W_ADOPT         8       /* a transferred term adopted */
-#define W_RELEASE       9       /* leave released a term handed to it */
+#define W_RELEASE       9       /* leave ended a term handed to it (LEAVING) */
 #define W_EVICT         10      /* an operator's evict ended a term */
 #define W_FENCE         11      /* the fence refused an older token */
 #define W_EARLY         12      /* a term ended early (resign, evict, transfer) */
 #define W_CLAIMREAP     13      /* a slot left CLAIMING by a dead joiner reaped */
+#define W_UNDO          14      /* a transfer ended the term it made: target left */
+#define W_FREED         15      /* a reaper ended a term handed to a dead member (LEAVING) */
+#define W_STALE_XFER    16      /* a member refused a term handed to its slot's predecessor */
+#define W_LEAVEREAP     17      /* a reaper found a slot LEAVING, its member dead */
+
 #define witness(n)      assert(wsel != (n))
 
 #define JOINER  (NSLOT + 1)             /* member id of the late joiner */
@@ -313,6 +334,7 @@
 #define FREE            0
 #define CLAIMING        1
 #define ACTIVE          2
+#define LEAVING         3
 #define OWNER(m, st)    ((m) * 4 + (st))
 #define STATE(w)        ((w) & 3)
 #define MEMBER(w)       ((w) >> 2)
@@ -322,6 +344,15 @@
 #define REAPABLE        (GONE(0) || GONE(NSLOT - 1) || (NSLOT > 2 && GONE(1)))
 #define ANYDIED         ((life[0] | life[NSLOT - 1] | (NSLOT > 2 -> life[1] : 0)) & DIED)
 
+/* why lease_break is called */
+#define K_EVICT         0
+#define K_DEATH         1
+#define K_UNDO          2
+#define K_FREED         3
+#define K_STALE         4
+/* the holder's lock-delay applies to breaks for an eviction or a death */
+#define BREAK_DELAY(k)  ((k) <= K_DEATH -> DELAY : 0)
+
 /* robust mutex word (wait.c:128-133): 0 unlocked, m locked by member m's
  * life thread, m | DIED once the kernel found m dead (FUTEX_OWNER_DIED) */
 #define DIED            8
@@ -330,6 +361,8 @@
 byte LO, HI;                    /* struct lease (layout.h:69-72) */
 byte clk;                       /* CLOCK_MONOTONIC */
 byte owner[NSLOT];              /* shm_slot.owner */
+byte hterm[NSLOT];              /* shm_slot.handoff.term */
+byte hmem[NSLOT];               /* shm_slot.handoff.gen: here the member id */
 byte life[NSLOT];               /* shm_slot.life.mutex, its futex word */
 byte fence;                     /* shm_election.fence */
 byte cterm[NMEM + 1];           /* shmelect_candidate.term: shared by a member's threads */
@@ -346,6 +379,7 @@ byte start[MAXTERM + 1];        /* 1 + clock value read by the CAS that made a t
 byte floor[MAXTERM + 1];        /* 1 + lowest clock value a report of a term may have */
 bit tk[MAXTERM + 1];            /* that CAS took over an expired lease */
 byte tmember[MAXTERM + 1];      /* the member that reported a term */
+byte xto[MAXTERM + 1];          /* the member a transferred term was handed to */
 byte fence_max;                 /* highest token the fence accepted */
 byte wsel;                      /* the witness asked for (constant) */
 
@@ -443,7 +477,7 @@ inline lease_read(rl, rh)
 	:: rl = LO;                                     /* internal.h:109 */
 		rh = HI;                                /* internal.h:110 */
 		if                                      /* internal.h:111-113 */
-		:: TORN || LO == rl -> break            /* (TORN: bug, lo not compared) */
+		:: LO == rl -> break
 		:: else
 		fi
 	od
@@ -466,35 +500,41 @@ inline lease_cas(el, eh, nl, nh, res)
 }
 
 /*
- * lease_break(e, exp) (election.c:340-359): end the current term without a
- * successor; exp != 0: only that exact lo.  death: made because a member
- * died (reaper, follower), which P5 checks.  Sets br (1 broken, 0 not);
- * leaves l, h, now clobbered.
+ * lease_break(e, exp, lock_delay) (election.c:365-387): end the current
+ * term without a successor; exp != 0: only that exact lo.  kind: why --
+ *   K_EVICT   an operator's evict (may end a live member's term: its purpose)
+ *   K_DEATH   a reaper or a follower, for a member that died
+ *   K_UNDO    lease_transfer ending the term it just made (its target left)
+ *   K_FREED   slot_free_recheck, for a LEAVING slot
+ *   K_STALE   try_acquire, for a term handed to its slot's previous member
+ * the first two with the holder's lock-delay, the rest without.  Only an
+ * eviction may end the term of a live member (P5).  Sets br (1 broken, 0
+ * not); leaves l, h, now clobbered.
  */
-inline lease_break(exp, death)
+inline lease_break(exp, kind)
 {
 	br = 2;
 	do
 	:: br != 2 -> break
 	:: else ->
-		lease_read(l, h);                       /* election.c:343 */
+		lease_read(l, h);                       /* election.c:368 */
 		if
-		:: HOLDER(l) == 0 || (exp != 0 && l != exp) ->  /* election.c:347-348 */
+		:: HOLDER(l) == 0 || (exp != 0 && l != exp) ->  /* election.c:372-373 */
 			br = 0
 		:: else ->
-			CLOCK_READ(now);                /* election.c:351-352 delay, clock */
-			d_step {                        /* election.c:354 lease_cas */
+			CLOCK_READ(now);                /* election.c:376-380 delay, clock */
+			d_step {                        /* election.c:382 lease_cas */
 				if
 				:: LO == l && HI == h ->
-					transition(l, h, MKLO(TERM(l), 0), now + DELAY);
-					/* a break made for a death never ends the
-					 * term of a live member (one told it leads it) */
-					assert(!(death) || tmember[TERM(l)] == 0 || dead[tmember[TERM(l)]]); /* P5: live term broken */
+					transition(l, h, MKLO(TERM(l), 0), now + BREAK_DELAY(kind));
+					assert((kind) == K_EVICT || tmember[TERM(l)] == 0 || dead[tmember[TERM(l)]]); /* P5: live term broken */
 					LO = MKLO(TERM(l), 0);
-					HI = now + DELAY;
+					HI = now + BREAK_DELAY(kind);
 					br = 1;
 					if
-					:: !death -> witness(W_EARLY)
+					:: (kind) == K_EVICT -> witness(W_EARLY)
+					:: (kind) == K_UNDO -> witness(W_UNDO)
+					:: (kind) == K_STALE -> witness(W_STALE_XFER)
 					:: else
 					fi
 				:: else
@@ -506,37 +546,52 @@ inline lease_break(exp, death)
 }
 
 /*
- * lease_transfer(e, tx, exp) (election.c:367-390): give the lease to slot
- * tx as a new term; the target adopts it at its next try_acquire.
+ * lease_transfer(e, tx, ow, exp) (election.c:413-446): give the lease to
+ * slot tx as a new term; the target adopts it at its next try_acquire.
+ * ow: the owner word the caller looked up (0: any), exp: a variable, the lo
+ * expected or 0; clobbered.  The handoff word gets the term and the
+ * target's generation before the lease CAS.  The owner word is loaded
+ * before and after the CAS; if it changed, the target left (or was
+ * reaped) meanwhile and the term just made is ended again.
  */
-inline lease_transfer(tx, exp)
+inline lease_transfer(tx, exp, ow)
 {
-	br = 2;
+	w = owner[tx];                                  /* election.c:417 */
+	if
+	:: STATE(w) != ACTIVE || (ow != 0 && w != ow) -> br = 0 /* election.c:419-420 ESRCH */
+	:: else -> br = 2
+	fi;
 	do
 	:: br != 2 -> break
 	:: else ->
-		lease_read(l, h);                       /* election.c:372 */
+		lease_read(l, h);                       /* election.c:422 */
 		if
-		:: exp != 0 && l != exp -> br = 0       /* election.c:375-376 */
+		:: exp != 0 && l != exp -> br = 0       /* election.c:425-426 */
 		:: else ->
 			if
-			:: HOLDER(l) == tx + 1 -> br = 0                /* election.c:377-378 */
+			:: HOLDER(l) == tx + 1 -> br = 0                /* election.c:427-428 */
 			:: else ->
 				if
-				:: TERM(l) >= MAXTERM -> br = 0         /* election.c:379-380 EOVERFLOW */
+				:: TERM(l) >= MAXTERM -> br = 0         /* election.c:429-430 EOVERFLOW */
 				:: else ->
-					CLOCK_READ(now);        /* election.c:381-384 lease_ns, clock */
-					d_step {                /* election.c:385 lease_cas */
+					d_step {                /* election.c:436 handoff_store */
+						hterm[tx] = TERM(l) + 1;
+						hmem[tx] = MEMBER(w)
+					};
+					CLOCK_READ(now);        /* election.c:437 */
+					d_step {                /* election.c:438 lease_cas */
 						if
 						:: LO == l && HI == h ->
 							transition(l, h, MKLO(TERM(l) + 1, tx + 1), now + LEASE);
 							newterm(TERM(l) + 1, now, 0, 1);
+							xto[TERM(l) + 1] = MEMBER(w);
 							if
 							:: HOLDER(l) != 0 -> witness(W_EARLY)
 							:: else
 							fi;
 							LO = MKLO(TERM(l) + 1, tx + 1);
 							HI = now + LEASE;
+							exp = MKLO(TERM(l) + 1, tx + 1);
 							br = 1
 						:: else             /* failed: read again */
 						fi
@@ -545,42 +600,83 @@ inline lease_transfer(tx, exp)
 			fi
 		fi
 	od;
-	l = 0; h = 0; now = 0
+	l = 0; h = 0; now = 0;
+	if
+	:: br == 1 && owner[tx] != w ->                 /* election.c:439-440 */
+		lease_break(exp, K_UNDO)
+	:: else
+	fi;
+	w = 0
 }
 
 /*
- * slot_reap_if_dead(e, ri) (candidate.c:56-101): if the member of slot ri
- * is provably dead, break its lease, then free the slot.  Loading the owner
- * word (:59) and judging its member dead (:65 claimer_dead, :69-72
- * pid_alive) are one step: C reads the pid from the slot, which a newer
- * member may own by then; the model asks about the member of the word it
- * loaded, which only adds behaviours (the re-check and the final CAS
- * still see the newer member).
+ * slot_free_recheck(e, fs, lw) (candidate.c:170-187): slot fs is LEAVING
+ * (owner word lw): end every term that names it, while it still is lw.
+ * wit: the witness of a term ended.  With BUG_FREE_FIRST (the code before
+ * faf1b10) it runs after the free and without the owner check.
+ */
+inline free_recheck(fs, lw, wit)
+{
+	do
+	::	lease_read(l, h);                       /* candidate.c:177 */
+		if
+		:: HOLDER(l) != fs + 1 -> break         /* candidate.c:178-179 */
+		:: else ->
+			if
+			:: !FREE_FIRST && owner[fs] != lw -> break      /* candidate.c:182-183 */
+			:: else ->
+				e = l;
+				lease_break(e, K_FREED);        /* candidate.c:184 */
+				e = 0;
+				if
+				:: br == 1 -> witness(wit)
+				:: else
+				fi
+			fi
+		fi
+	od;
+	l = 0; h = 0; br = 0
+}
+
+/*
+ * slot_reap_if_dead(e, ri) (candidate.c:62-121): if the member of slot ri
+ * is provably dead: a CLAIMING slot is freed at once; an ACTIVE one has
+ * its member's term broken, becomes LEAVING, has every term naming it
+ * ended, and is freed; a LEAVING one (its member, or a reaper, died half
+ * way) the last two.  Loading the owner word (:65) and judging its member
+ * dead (:72 claimer_dead, :77-80 pid_alive) are one step: C reads the pid
+ * from the slot, which a newer member may own by then; the model asks
+ * about the member of the word it loaded, which only adds behaviours (the
+ * re-checks and the CASes still see the newer member).
  */
 inline reap(ri)
 {
-	w = owner[ri];                                  /* candidate.c:59-76 */
+	w = owner[ri];                                  /* candidate.c:65-86 */
 	if
 	:: STATE(w) != FREE && gone[MEMBER(w)] ->
 		ok = 1;
+		if
+		:: STATE(w) == LEAVING -> witness(W_LEAVEREAP)
+		:: else
+		fi;
 		do
-		:: REAP_NO_BREAK -> break               /* (bug) no break at all */
+		:: STATE(w) != ACTIVE || REAP_NO_BREAK -> break /* (bug) no break at all */
 		:: else ->
-			lease_read(l, h);               /* candidate.c:79 */
+			lease_read(l, h);               /* candidate.c:90 */
 			if
-			:: !REAP_NO_RECHECK && owner[ri] != w ->        /* candidate.c:86-87 */
+			:: !REAP_NO_RECHECK && owner[ri] != w ->        /* candidate.c:98-99 */
 				ok = 0;
 				break
 			:: else
 			fi;
 			if
-			:: HOLDER(l) != ri + 1 -> break         /* candidate.c:88-89 */
+			:: HOLDER(l) != ri + 1 -> break         /* candidate.c:100-101 */
 			:: else ->
 				e = l;
-				lease_break(e, 1);      /* candidate.c:90 */
+				lease_break(e, K_DEATH);        /* candidate.c:103 */
 				e = 0;
 				if
-				:: br != 0 ->           /* candidate.c:91 */
+				:: br != 0 ->           /* candidate.c:103-104 */
 					witness(W_REAPBREAK);
 					break
 				:: else
@@ -588,26 +684,47 @@ inline reap(ri)
 			fi
 		od;
 		if
-		:: ok ->
-			d_step {                        /* candidate.c:96-97 CAS owner -> FREE */
+		:: ok && STATE(w) == ACTIVE && !FREE_FIRST ->
+			d_step {                        /* candidate.c:106-110 ACTIVE -> LEAVING */
 				if
 				:: owner[ri] == w ->
-					assert(NAMES_FREE_OK || HOLDER(LO) != ri + 1);  /* P5: freed slot named */
+					owner[ri] = OWNER(MEMBER(w), LEAVING);
+					w = owner[ri]
+				:: else ->
+					ok = 0
+				fi
+			}
+		:: else
+		fi;
+		if
+		:: ok && STATE(w) == LEAVING && !REAP_NO_BREAK ->
+			free_recheck(ri, w, W_FREED)    /* candidate.c:113 */
+		:: else
+		fi;
+		if
+		:: ok ->
+			d_step {                        /* candidate.c:115, :200-211 slot_free */
+				if
+				:: owner[ri] == w ->
 					if
 					:: STATE(w) == CLAIMING -> witness(W_CLAIMREAP)
 					:: else
 					fi;
 					owner[ri] = 0
-				:: else
+				:: else ->
+					ok = 0
 				fi
-			}
+			};
+			if
+			:: ok && FREE_FIRST && STATE(w) == ACTIVE -> free_recheck(ri, 0, W_FREED)
+			:: else
+			fi
 		:: else
 		fi
 	:: else
 	fi;
 	w = 0; l = 0; h = 0; ok = 0; br = 0
 }
-
 
 /*
  * shmelect_candidate_leadership (lease.c:207-239) for member m in slot s;
@@ -631,7 +748,7 @@ inline is_leader(m, s)
 		do                                      /* lease.c:220 lease_read, lo loaded */
 		:: h = HI;                              /* internal.h:110 */
 			if                              /* internal.h:111-113; retry: */
-			:: TORN || LO == l -> break     /* the second load is the next */
+			:: LO == l -> break             /* the second load is the next */
 			:: else -> l = LO               /* round's first */
 			fi
 		od;
@@ -736,7 +853,7 @@ inline resign(m, s)
 proctype member(byte m; byte s0)
 {
 	byte s = s0;
-	byte l, h, now, e, r, br, ok, t, x, w, atclk;
+	byte l, h, now, e, r, br, ok, t, x, w, ow, atclk;
 
 	{
 	if
@@ -817,13 +934,28 @@ end:	do
 						fi
 					}
 				:: else ->
-					d_step {                /* lease.c:110 lease_cas; :112-118 adopt */
+					/* a term we did not make: ours only if the
+					 * handoff names it and us (lease.c:103) */
+					if
+					:: TERM(l) != cterm[m] ->
+						d_step { ok = NO_HANDOFF || (hterm[s] == TERM(l) && hmem[s] == m) }
+					:: else -> ok = 1
+					fi;
+					if
+					:: !ok ->
+						e = l;
+						lease_break(e, K_STALE);        /* lease.c:104 */
+						e = 0; br = 0
+					:: else ->
+					d_step {                /* lease.c:121 lease_cas; :123-129 adopt */
 						if
 						:: LO == l && HI == h ->
 							transition(l, h, l, now + LEASE);
 							HI = now + LEASE;
 							if
-							:: TERM(l) != cterm[m] -> witness(W_ADOPT)
+							:: TERM(l) != cterm[m] ->
+								assert(xto[TERM(l)] == m);      /* P5: handed to another member */
+								witness(W_ADOPT)
 							:: else
 							fi;
 							cterm[m] = TERM(l);
@@ -832,6 +964,8 @@ end:	do
 						:: else
 						fi
 					}
+					fi;
+					ok = 0
 				fi
 			:: else ->
 				if
@@ -876,8 +1010,16 @@ end:	do
 			:: l != MKLO(cterm[m], s + 1) || now >= h -> r = 0      /* lease.c:168-169 */
 			:: else ->
 				if
-				:: now + LEASE <= h ->          /* lease.c:172-173 nothing to extend */
-					d_step { report(m, cterm[m], now); r = 1 }
+				:: now + LEASE <= h ->          /* lease.c:171-172 nothing to extend: */
+					d_step {                /* lo again, after the clock read */
+						if
+						:: LO == l ->
+							report(m, cterm[m], now);
+							r = 1
+						:: else ->
+							r = 0
+						fi
+					}
 				:: else ->
 #ifdef BUG_RENEW_NO_CAS
 					d_step {                /* (bug) a plain store of hi */
@@ -926,15 +1068,19 @@ end:	do
 			:: x < NSLOT && x != s && STATE(owner[x]) == ACTIVE -> break
 			:: x < NSLOT -> x++
 			:: x >= NSLOT -> break
-			od
+			od;
+			if
+			:: x < NSLOT -> ow = owner[x]
+			:: else
+			fi
 		};
 		if
 		:: x < NSLOT ->
 			e = MKLO(cterm[m], s + 1);
-			lease_transfer(x, e)
+			lease_transfer(x, e, ow)
 		:: else
 		fi;
-		x = 0; e = 0; br = 0
+		x = 0; e = 0; br = 0; ow = 0
 
 	:: CAN(OP_FOLLOW) && ANYDIED ->
 		/* follower_sleep (wait.c:221-264): the check saw lease l (wait.c:283
@@ -948,7 +1094,7 @@ end:	do
 		if
 		:: HOLDER(l) != 0 && HOLDER(l) != s + 1 && (life[HOLDER(l) - 1] & DIED) ->
 			e = l;
-			lease_break(e, 1);
+			lease_break(e, K_DEATH);
 			e = 0;
 			if
 			:: br == 1 -> witness(W_FOLLOW)
@@ -959,34 +1105,36 @@ end:	do
 		l = 0; h = 0; br = 0
 
 	:: CAN(OP_LEAVE) ->
-		/* shmelect_candidate_leave (candidate.c:276-311) */
-		resign(m, s);                           /* candidate.c:284 */
-		do                                      /* candidate.c:288-297 release */
-		::	lease_read(l, h);               /* candidate.c:289 */
-			if
-			:: HOLDER(l) != s + 1 -> break  /* candidate.c:290-291 */
-			:: else ->
-				CLOCK_READ(now);        /* candidate.c:292 */
-				lease_cas(l, h, MKLO(TERM(l), 0), now, ok);     /* :293 */
+		/* shmelect_candidate_leave (candidate.c:371-403) */
+		resign(m, s);                           /* candidate.c:382 */
+		if
+		:: !FREE_FIRST ->
+			d_step {                        /* candidate.c:387-388 ACTIVE -> LEAVING */
 				if
-				:: ok ->
-					witness(W_RELEASE);
-					break
+				:: owner[s] == OWNER(m, ACTIVE) -> owner[s] = OWNER(m, LEAVING)
 				:: else
 				fi
-			fi
-		od;
-		l = 0; h = 0; now = 0; ok = 0;
-		life[s] = 0;                            /* candidate.c:300 life_stop */
-		d_step {                                /* candidate.c:302-303 ACTIVE -> FREE */
-			if
-			:: owner[s] == OWNER(m, ACTIVE) ->
-				assert(NAMES_FREE_OK || HOLDER(LO) != s + 1);   /* P5: freed slot named */
-				owner[s] = 0
-			:: else
-			fi;
-			left[m] = 1
-		};
+			};
+			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:390 */
+			life[s] = 0;                    /* candidate.c:393 life_stop */
+			d_step {                        /* candidate.c:394, :200-211 slot_free */
+				if
+				:: owner[s] == OWNER(m, LEAVING) -> owner[s] = 0
+				:: else
+				fi;
+				left[m] = 1
+			}
+		:: else ->                              /* (bug) the code before faf1b10 */
+			life[s] = 0;
+			d_step {
+				if
+				:: owner[s] == OWNER(m, ACTIVE) -> owner[s] = 0
+				:: else
+				fi;
+				left[m] = 1
+			};
+			free_recheck(s, 0, W_RELEASE)
+		fi;
 		break
 	od
 	} unless { dead[m] }
@@ -1086,7 +1234,7 @@ end:	do
 active proctype daemon()
 {
 	byte ops, i;
-	byte l, h, now, e, br, ok, x, w;
+	byte l, h, now, e, br, ok, x, w, ow;
 
 end:	do
 	:: (DAEMON & D_REAP) && REAPABLE ->
@@ -1101,7 +1249,7 @@ end:	do
 		i = 0
 	:: (DAEMON & D_EVICT) && ops < MAXOP ->
 		ops++;
-		lease_break(0, 0);
+		lease_break(0, K_EVICT);
 		if
 		:: br == 1 -> witness(W_EVICT)
 		:: else
@@ -1109,19 +1257,25 @@ end:	do
 		br = 0
 	:: (DAEMON & D_FORCE) && ops < MAXOP ->
 		ops++;
-		atomic {
+		atomic {                                /* slot_find_identity */
 			x = 0;
 			do
 			:: x < NSLOT && STATE(owner[x]) == ACTIVE -> break
 			:: x < NSLOT -> x++
 			:: x >= NSLOT -> break
-			od
+			od;
+			if
+			:: x < NSLOT -> ow = owner[x]
+			:: else
+			fi
 		};
 		if
-		:: x < NSLOT -> lease_transfer(x, 0)
+		:: x < NSLOT ->
+			e = 0;
+			lease_transfer(x, e, ow)
 		:: else
 		fi;
-		x = 0; br = 0
+		x = 0; e = 0; br = 0; ow = 0
 	od
 }
 #endif

@@ -37,7 +37,9 @@
 #define SHMELECTD_DEFAULT_STATE   "/var/lib/shmelect"
 #define SHMELECTD_DEFAULT_MODE    0644u
 #define SHMELECTD_LINE_MAX        4096u          /* request bytes, newline excluded */
+#ifndef SHMELECTD_OUTPUT_MAX /* smaller in the fuzz target, to reach back-pressure cheaply */
 #define SHMELECTD_OUTPUT_MAX      (1u << 20)     /* unread output per client */
+#endif
 #define SHMELECTD_MAX_CONNECTIONS 1024u
 
 struct daemon;
@@ -217,6 +219,13 @@ struct peer {
 	gid_t *groups;             /* supplementary groups (SO_PEERGROUPS) */
 	size_t n_groups;
 };
+
+/* Serve fd, a connected non-blocking stream socket, as a client: what the
+ * listener does with each connection it accepts (within max_conns, which
+ * this does not check).  The server owns fd from then on, unless this
+ * fails.  peer: the client's credentials (copied); NULL to read them from
+ * the socket (SO_PEERCRED, SO_PEERGROUPS), as for an accepted one. */
+int server_add_conn(struct server *srv, int fd, const struct peer *peer);
 
 const struct peer *conn_peer(const struct conn *c);
 /* Queue a line (a newline is added).  Responses always fit; returns

@@ -386,7 +386,6 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c;
 
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -410,27 +409,49 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 			refuse(cfd);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
+		if (server_add_conn(srv, cfd, NULL) < 0)
 			close(cfd);
-			continue;
-		}
-		c->srv = srv;
-		c->fd = cfd;
-		read_peer(c);
-		if (sd_event_add_io(srv->d->event, &c->src, cfd, EPOLLIN, on_conn_io, c) < 0) {
-			free(c->peer.groups);
-			free(c);
-			close(cfd);
-			continue;
-		}
-		c->next = srv->conns;
-		if (c->next)
-			c->next->prev = c;
-		srv->conns = c;
-		srv->n_conns++;
-		log_debug("connection from pid %d uid %d", (int)c->peer.pid, (int)c->peer.uid);
 	}
+	return 0;
+}
+
+int server_add_conn(struct server *srv, int fd, const struct peer *peer)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->srv = srv;
+	c->fd = fd;
+	if (!peer) {
+		read_peer(c);
+	} else {
+		c->peer = *peer;
+		c->peer.groups = NULL;
+		c->peer.n_groups = 0;
+		if (peer->n_groups) {
+			c->peer.groups = malloc(peer->n_groups * sizeof(gid_t));
+			if (!c->peer.groups) {
+				free(c);
+				return -ENOMEM;
+			}
+			memcpy(c->peer.groups, peer->groups, peer->n_groups * sizeof(gid_t));
+			c->peer.n_groups = peer->n_groups;
+		}
+	}
+	r = sd_event_add_io(srv->d->event, &c->src, fd, EPOLLIN, on_conn_io, c);
+	if (r < 0) {
+		free(c->peer.groups);
+		free(c);
+		return r;
+	}
+	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+	log_debug("connection from pid %d uid %d", (int)c->peer.pid, (int)c->peer.uid);
 	return 0;
 }
 

@@ -236,6 +236,12 @@ static struct shmelect_election *req_election(const struct request *rq, struct s
 		reply_error(rq, EINVAL, "missing \"election\"");
 		return NULL;
 	}
+	/* as in watch: not a name any election can have (the library would
+	 * say ENAMETOOLONG, which is not an error of the protocol) */
+	if (!*rq->election || strlen(rq->election) > SHMELECT_NAME_MAX) {
+		reply_error(rq, EINVAL, "invalid \"election\"");
+		return NULL;
+	}
 	s = req_segment(rq);
 	if (!s)
 		return NULL;
@@ -409,6 +415,10 @@ static void verb_handover(const struct request *rq)
 
 	if (!rq->to || !*rq->to) {
 		reply_error(rq, EINVAL, "missing \"to\"");
+		return;
+	}
+	if (strlen(rq->to) > SHMELECT_IDENTITY_MAX) {
+		reply_error(rq, EINVAL, "invalid \"to\"");
 		return;
 	}
 	e = req_election(rq, &s, &own);

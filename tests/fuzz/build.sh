@@ -10,6 +10,8 @@
 # fail.  A compile error in the sources fails.
 #
 # Environment: FUZZ_CC (default clang), FUZZ_CFLAGS (extra flags),
+# FUZZ_CPPFLAGS and FUZZ_LIBS (what a target needs beyond the library, set
+# by local.mk: the daemon's sd-event and json-c for fuzz-request),
 # FUZZ_COVERAGE=1 (instead of the sanitizers, clang's source-based coverage
 # instrumentation, for coverage.sh).
 set -u
@@ -55,6 +57,6 @@ done
 
 # shellcheck disable=SC2086 # flag and source lists
 "$cc" -std=gnu11 -g -O1 -fno-omit-frame-pointer -pthread $arch $sanitize \
-	-I"$top/include" -I"$top/lib" -I"$top/tests/fuzz" ${FUZZ_CFLAGS:-} \
-	$srcs -o "$out.tmp" || { rm -f "$out.tmp"; exit 1; }
+	-I"$top/include" -I"$top/lib" -I"$top/daemon" -I"$top/tests/fuzz" ${FUZZ_CPPFLAGS:-} ${FUZZ_CFLAGS:-} \
+	$srcs ${FUZZ_LIBS:-} -o "$out.tmp" || { rm -f "$out.tmp"; exit 1; }
 mv "$out.tmp" "$out"

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Replay the fuzz corpus and the crashers through the segment fuzz target,
- * built with the ordinary compiler and linked to the library like every
- * other test, so this runs without clang and, in scripts/test.sh's
- * sanitizer pass, under ASan+UBSan.
+ * Replay the fuzz corpus and the crashers through a fuzz target, built
+ * with the ordinary compiler and linked like every other test, so this
+ * runs without clang and, in scripts/test.sh's sanitizer pass, under
+ * ASan+UBSan.  FUZZ_NAME says which target this binary is linked with:
  *
- *   tests/fuzz/corpus/segment/    seeds (mkcorpus) and what fuzzing added
- *   tests/fuzz/crashers/segment/  inputs that once crashed the library:
- *                                 regression tests, kept after the fix
+ *   test-corpus           fuzz-segment.c (the library, hostile segments)
+ *   test-corpus-request   fuzz-request.c (the daemon's request parser)
+ *
+ *   tests/fuzz/corpus/NAME/    seeds and what fuzzing added
+ *   tests/fuzz/crashers/NAME/  inputs that once crashed the target:
+ *                              regression tests, kept after the fix
  *
  * Each input runs in its own child, so that one crash names its file and
  * the others still run.
@@ -18,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +32,14 @@
 
 #include <criterion/criterion.h>
 
-#include "fuzz-segment.h"
-
 #ifndef FUZZ_SRCDIR
 #define FUZZ_SRCDIR "."
 #endif
+#ifndef FUZZ_NAME
+#define FUZZ_NAME "segment"
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* In a sanitizer build: LeakSanitizer's check, which a child leaving with
  * _exit() would otherwise skip.  Absent (NULL) in a plain build. */
@@ -121,7 +128,7 @@ Test(fuzz_corpus, seeds_and_fuzzed_inputs)
 	char dir[PATH_MAX];
 	int n;
 
-	input_dir("corpus/segment", dir, sizeof(dir));
+	input_dir("corpus/" FUZZ_NAME, dir, sizeof(dir));
 	n = replay(dir, true);
 	cr_expect_gt(n, 0, "no inputs in %s", dir);
 	cr_log_info("%d inputs replayed from %s", n, dir);
@@ -132,7 +139,7 @@ Test(fuzz_corpus, crashers)
 	char dir[PATH_MAX];
 	int n;
 
-	input_dir("crashers/segment", dir, sizeof(dir));
+	input_dir("crashers/" FUZZ_NAME, dir, sizeof(dir));
 	n = replay(dir, false);
 	cr_log_info("%d crashers replayed from %s", n, dir);
 }

@@ -323,14 +323,14 @@
 #define MENU(m) ((m) == 1 -> MENU1 : ((m) == 2 -> MENU2 : ((m) == JOINER -> MENUJ : MENU3)))
 #define CAN(o)  ((MENU(m) & (o)) != 0)
 
-/* lo = term << 12 | holder + 1 (layout.h:74-79), here term * 8 + holder */
+/* lo = term << 12 | holder + 1 (layout.h:79, :83-88), here term * 8 + holder */
 #define TERM(lo)        ((lo) >> 3)
 #define HOLDER(lo)      ((lo) & 7)
 #define MKLO(t, h)      ((t) * 8 + (h))
 /* position of lo in the history: (T, slot) < (T, vacant) < (T+1, slot) */
 #define KEY(lo)         (TERM(lo) * 2 + (HOLDER(lo) == 0))
 
-/* slot owner word (layout.h:81-97); the member id stands for pid + generation */
+/* slot owner word (layout.h:90-107); the member id stands for pid + generation */
 #define FREE            0
 #define CLAIMING        1
 #define ACTIVE          2
@@ -353,12 +353,12 @@
 /* the holder's lock-delay applies to breaks for an eviction or a death */
 #define BREAK_DELAY(k)  ((k) <= K_DEATH -> DELAY : 0)
 
-/* robust mutex word (wait.c:128-133): 0 unlocked, m locked by member m's
+/* robust mutex word (wait.c:137-142): 0 unlocked, m locked by member m's
  * life thread, m | DIED once the kernel found m dead (FUTEX_OWNER_DIED) */
 #define DIED            8
 
 /* ---- shared memory ----------------------------------------------------------- */
-byte LO, HI;                    /* struct lease (layout.h:69-72) */
+byte LO, HI;                    /* struct lease (layout.h:78-81) */
 byte clk;                       /* CLOCK_MONOTONIC */
 byte owner[NSLOT];              /* shm_slot.owner */
 byte hterm[NSLOT];              /* shm_slot.handoff.term */
@@ -470,20 +470,20 @@ inline transition(ol, oh, nl, nh)
 	fi
 }
 
-/* lease_read (internal.h:102-115): lo, hi, lo again, until both agree. */
+/* lease_read (internal.h:109-121): lo, hi, lo again, until both agree. */
 inline lease_read(rl, rh)
 {
 	do
-	:: rl = LO;                                     /* internal.h:109 */
-		rh = HI;                                /* internal.h:110 */
-		if                                      /* internal.h:111-113 */
+	:: rl = LO;                                     /* internal.h:115 */
+		rh = HI;                                /* internal.h:116 */
+		if                                      /* internal.h:117-119 */
 		:: LO == rl -> break
 		:: else
 		fi
 	od
 }
 
-/* lease_cas (internal.h:144-147): one cmpxchg16b, a full barrier. */
+/* lease_cas (internal.h:159-162): one cmpxchg16b, a full barrier. */
 inline lease_cas(el, eh, nl, nh, res)
 {
 	d_step {
@@ -500,7 +500,7 @@ inline lease_cas(el, eh, nl, nh, res)
 }
 
 /*
- * lease_break(e, exp, lock_delay) (election.c:365-387): end the current
+ * lease_break(e, exp, lock_delay) (election.c:365-386): end the current
  * term without a successor; exp != 0: only that exact lo.  kind: why --
  *   K_EVICT   an operator's evict (may end a live member's term: its purpose)
  *   K_DEATH   a reaper or a follower, for a member that died
@@ -522,8 +522,8 @@ inline lease_break(exp, kind)
 		:: HOLDER(l) == 0 || (exp != 0 && l != exp) ->  /* election.c:372-373 */
 			br = 0
 		:: else ->
-			CLOCK_READ(now);                /* election.c:376-380 delay, clock */
-			d_step {                        /* election.c:382 lease_cas */
+			CLOCK_READ(now);                /* election.c:376-379 delay, clock */
+			d_step {                        /* election.c:381 lease_cas */
 				if
 				:: LO == l && HI == h ->
 					transition(l, h, MKLO(TERM(l), 0), now + BREAK_DELAY(kind));
@@ -546,7 +546,7 @@ inline lease_break(exp, kind)
 }
 
 /*
- * lease_transfer(e, tx, ow, exp) (election.c:413-446): give the lease to
+ * lease_transfer(e, tx, ow, exp) (election.c:413-445): give the lease to
  * slot tx as a new term; the target adopts it at its next try_acquire.
  * ow: the owner word the caller looked up (0: any), exp: a variable, the lo
  * expected or 0; clobbered.  The handoff word gets the term and the
@@ -610,7 +610,7 @@ inline lease_transfer(tx, exp, ow)
 }
 
 /*
- * slot_free_recheck(e, fs, lw) (candidate.c:170-187): slot fs is LEAVING
+ * slot_free_recheck(e, fs, lw) (candidate.c:180-196): slot fs is LEAVING
  * (owner word lw): end every term that names it, while it still is lw.
  * wit: the witness of a term ended.  With BUG_FREE_FIRST (the code before
  * faf1b10) it runs after the free and without the owner check.
@@ -618,15 +618,15 @@ inline lease_transfer(tx, exp, ow)
 inline free_recheck(fs, lw, wit)
 {
 	do
-	::	lease_read(l, h);                       /* candidate.c:177 */
+	::	lease_read(l, h);                       /* candidate.c:186 */
 		if
-		:: HOLDER(l) != fs + 1 -> break         /* candidate.c:178-179 */
+		:: HOLDER(l) != fs + 1 -> break         /* candidate.c:187-188 */
 		:: else ->
 			if
-			:: !FREE_FIRST && owner[fs] != lw -> break      /* candidate.c:182-183 */
+			:: !FREE_FIRST && owner[fs] != lw -> break      /* candidate.c:191-192 */
 			:: else ->
 				e = l;
-				lease_break(e, K_FREED);        /* candidate.c:184 */
+				lease_break(e, K_FREED);        /* candidate.c:193 */
 				e = 0;
 				if
 				:: br == 1 -> witness(wit)
@@ -639,19 +639,19 @@ inline free_recheck(fs, lw, wit)
 }
 
 /*
- * slot_reap_if_dead(e, ri) (candidate.c:62-121): if the member of slot ri
+ * slot_reap_if_dead(e, ri) (candidate.c:68-121): if the member of slot ri
  * is provably dead: a CLAIMING slot is freed at once; an ACTIVE one has
  * its member's term broken, becomes LEAVING, has every term naming it
  * ended, and is freed; a LEAVING one (its member, or a reaper, died half
- * way) the last two.  Loading the owner word (:65) and judging its member
- * dead (:72 claimer_dead, :77-80 pid_alive) are one step: C reads the pid
+ * way) the last two.  Loading the owner word (:71) and judging its member
+ * dead (:78 claimer_dead, :83-86 pid_alive) are one step: C reads the pid
  * from the slot, which a newer member may own by then; the model asks
  * about the member of the word it loaded, which only adds behaviours (the
  * re-checks and the CASes still see the newer member).
  */
 inline reap(ri)
 {
-	w = owner[ri];                                  /* candidate.c:65-86 */
+	w = owner[ri];                                  /* candidate.c:71-90 */
 	if
 	:: STATE(w) != FREE && gone[MEMBER(w)] ->
 		ok = 1;
@@ -662,21 +662,21 @@ inline reap(ri)
 		do
 		:: STATE(w) != ACTIVE || REAP_NO_BREAK -> break /* (bug) no break at all */
 		:: else ->
-			lease_read(l, h);               /* candidate.c:90 */
+			lease_read(l, h);               /* candidate.c:94 */
 			if
-			:: !REAP_NO_RECHECK && owner[ri] != w ->        /* candidate.c:98-99 */
+			:: !REAP_NO_RECHECK && owner[ri] != w ->        /* candidate.c:103-104 */
 				ok = 0;
 				break
 			:: else
 			fi;
 			if
-			:: HOLDER(l) != ri + 1 -> break         /* candidate.c:100-101 */
+			:: HOLDER(l) != ri + 1 -> break         /* candidate.c:105-106 */
 			:: else ->
 				e = l;
-				lease_break(e, K_DEATH);        /* candidate.c:103 */
+				lease_break(e, K_DEATH);        /* candidate.c:108 */
 				e = 0;
 				if
-				:: br != 0 ->           /* candidate.c:103-104 */
+				:: br != 0 ->           /* candidate.c:108-109 */
 					witness(W_REAPBREAK);
 					break
 				:: else
@@ -685,7 +685,7 @@ inline reap(ri)
 		od;
 		if
 		:: ok && STATE(w) == ACTIVE && !FREE_FIRST ->
-			d_step {                        /* candidate.c:106-110 ACTIVE -> LEAVING */
+			d_step {                        /* candidate.c:111-115 ACTIVE -> LEAVING */
 				if
 				:: owner[ri] == w ->
 					owner[ri] = OWNER(MEMBER(w), LEAVING);
@@ -698,12 +698,12 @@ inline reap(ri)
 		fi;
 		if
 		:: ok && STATE(w) == LEAVING && !REAP_NO_BREAK ->
-			free_recheck(ri, w, W_FREED)    /* candidate.c:113 */
+			free_recheck(ri, w, W_FREED)    /* candidate.c:118 */
 		:: else
 		fi;
 		if
 		:: ok ->
-			d_step {                        /* candidate.c:115, :200-211 slot_free */
+			d_step {                        /* candidate.c:120, :199-211 slot_free */
 				if
 				:: owner[ri] == w ->
 					if
@@ -727,7 +727,7 @@ inline reap(ri)
 }
 
 /*
- * shmelect_candidate_leadership (lease.c:207-239) for member m in slot s;
+ * shmelect_candidate_leadership (lease.c:217-248) for member m in slot s;
  * r = 1 if it reports term t.  The ghost `atclk`: whether lo still named
  * the term at the clock read.
  */
@@ -738,27 +738,27 @@ inline is_leader(m, s)
 	:: EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO) /* (bug) the clock first */
 	:: else
 	fi;
-	/* lease.c:217-220: c->term, then the lease word.  The load of
+	/* lease.c:227-230: c->term, then the lease word.  The load of
 	 * c->term and the first load of lo are one step: between them only
 	 * a CAS by our own elector could intervene, which changes c->term and
 	 * lo together, and then the two would not match (return 0). */
-	d_step { t = cterm[m]; l = LO };                /* lease.c:217, internal.h:109 */
+	d_step { t = cterm[m]; l = LO };                /* lease.c:227, internal.h:115 */
 	if
-	:: t != 0 ->                                    /* lease.c:218-219 */
-		do                                      /* lease.c:220 lease_read, lo loaded */
-		:: h = HI;                              /* internal.h:110 */
-			if                              /* internal.h:111-113; retry: */
+	:: t != 0 ->                                    /* lease.c:228-229 */
+		do                                      /* lease.c:230 lease_read, lo loaded */
+		:: h = HI;                              /* internal.h:116 */
+			if                              /* internal.h:117-119; retry: */
 			:: LO == l -> break             /* the second load is the next */
 			:: else -> l = LO               /* round's first */
 			fi
 		od;
 		if
-		:: l == MKLO(t, s + 1) ->               /* lease.c:221-222 */
+		:: l == MKLO(t, s + 1) ->               /* lease.c:231-232 */
 			if
-			:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:230 */
+			:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:240 */
 			:: else
 			fi;
-			d_step {                        /* lease.c:231-232 lfence; lo again */
+			d_step {                        /* lease.c:241-242 load_after: lo again */
 				if
 				:: now < h && RELOADED ->
 					assert(NO_TRUTH || atclk == (EARLY_CLOCK -> l : 1));    /* P1: truth */
@@ -798,14 +798,14 @@ inline fence_check(tok)
 	do
 	:: x == 255 -> break
 	:: else ->
-		d_step {                                /* fence.c:31-34 CAS */
+		d_step {                                /* fence.c:31-33 CAS */
 			if
 			:: fence == x ->
 				fence = tok;
 				assert(tok >= fence_max);       /* P2: fence */
 				fence_max = tok;
 				x = 255
-			:: else ->              /* fence.c:34, then :24-27 again */
+			:: else ->              /* fence.c:31-32 (seen updated), then :24-27 again */
 				x = fence;
 				if
 				:: tok == x ->
@@ -822,19 +822,19 @@ inline fence_check(tok)
 	x = 0
 }
 
-/* shmelect_candidate_resign (lease.c:181-205) for member m in slot s. */
+/* shmelect_candidate_resign (lease.c:191-215) for member m in slot s. */
 inline resign(m, s)
 {
 	r = 2;
 	do
-	:: cterm[m] == 0 || r != 2 -> break             /* lease.c:189-190 */
+	:: cterm[m] == 0 || r != 2 -> break             /* lease.c:199-200 */
 	:: else ->
-		lease_read(l, h);                       /* lease.c:193 */
+		lease_read(l, h);                       /* lease.c:203 */
 		if
-		:: l != MKLO(cterm[m], s + 1) -> r = 0  /* lease.c:195-196 */
+		:: l != MKLO(cterm[m], s + 1) -> r = 0  /* lease.c:205-206 */
 		:: else ->
-			CLOCK_READ(now);                /* lease.c:199 */
-			lease_cas(l, h, MKLO(cterm[m], 0), now, ok);    /* lease.c:200 */
+			CLOCK_READ(now);                /* lease.c:209 */
+			lease_cas(l, h, MKLO(cterm[m], 0), now, ok);    /* lease.c:210 */
 			if
 			:: ok ->
 				witness(W_EARLY);
@@ -858,11 +858,11 @@ proctype member(byte m; byte s0)
 	{
 	if
 	:: m == JOINER ->
-		/* shmelect_candidate_join (candidate.c:207-274) */
+		/* shmelect_candidate_join (candidate.c:284-370) */
 end_join:
 		do
 		:: ANYFREE || REAPABLE ->
-			atomic {                        /* candidate.c:153-163: the scan, */
+			atomic {                        /* candidate.c:230-240: the scan, */
 				x = 0;                  /* then CAS FREE -> CLAIMING on a */
 				do                      /* slot it saw FREE */
 				:: x < NSLOT && owner[x] == FREE -> break
@@ -878,12 +878,12 @@ end_join:
 			};
 			if
 			:: x < NSLOT ->
-				/* candidate.c:182 slot_mutex_init, :187 life_start:
+				/* candidate.c:259 slot_mutex_init, :264 life_start:
 				 * the life thread locks the fresh mutex (one step: a
 				 * follower that loads the word in between sees it
 				 * unlocked, and watches nothing) */
 				life[s] = m;
-				d_step {                /* candidate.c:196-200 CLAIMING -> ACTIVE */
+				d_step {                /* candidate.c:273-274 CLAIMING -> ACTIVE */
 					if
 					:: owner[s] == OWNER(m, CLAIMING) ->
 						owner[s] = OWNER(m, ACTIVE);
@@ -894,10 +894,10 @@ end_join:
 				};
 				if
 				:: ok -> break
-				:: else -> life[s] = 0  /* candidate.c:198 life_stop */
+				:: else -> life[s] = 0  /* candidate.c:275 life_stop */
 				fi
 			:: else ->
-				/* -ENOSPC: reclaim dead members' slots (candidate.c:255-263) */
+				/* -ENOSPC: reclaim dead members' slots (candidate.c:333-341) */
 				x = 0;
 				do
 				:: x < NSLOT -> reap(x); x++
@@ -912,7 +912,7 @@ end_join:
 
 end:	do
 	:: CAN(OP_TRY) ->
-		/* shmelect_candidate_try_acquire (lease.c:69-151) */
+		/* shmelect_candidate_try_acquire (lease.c:69-161) */
 		r = 2;
 		do
 		:: r != 2 -> break
@@ -925,7 +925,7 @@ end:	do
 			:: HOLDER(l) == s + 1 && TERM(l) != 0 ->    /* lease.c:90: ours */
 				if
 				:: now + LEASE <= h && now < h && TERM(l) == cterm[m] ->
-					d_step {                /* lease.c:101-107 held, lo again */
+					d_step {                /* lease.c:112-117 held, lo again */
 						if
 						:: LO == l ->
 							report(m, TERM(l), now);
@@ -935,7 +935,7 @@ end:	do
 					}
 				:: else ->
 					/* a term we did not make: ours only if the
-					 * handoff names it and us (lease.c:103) */
+					 * handoff names it and us (lease.c:105) */
 					if
 					:: TERM(l) != cterm[m] ->
 						d_step { ok = NO_HANDOFF || (hterm[s] == TERM(l) && hmem[s] == m) }
@@ -944,10 +944,10 @@ end:	do
 					if
 					:: !ok ->
 						e = l;
-						lease_break(e, K_STALE);        /* lease.c:104 */
+						lease_break(e, K_STALE);        /* lease.c:106 */
 						e = 0; br = 0
 					:: else ->
-					d_step {                /* lease.c:121 lease_cas; :123-129 adopt */
+					d_step {                /* lease.c:120 lease_cas; :122-127 adopt */
 						if
 						:: LO == l && HI == h ->
 							transition(l, h, l, now + LEASE);
@@ -969,13 +969,13 @@ end:	do
 				fi
 			:: else ->
 				if
-				:: HOLDER(l) != 0 && now < h + DELAY -> r = 0   /* lease.c:120-127 */
-				:: HOLDER(l) == 0 && now < h -> r = 0           /* lease.c:128-129 */
+				:: HOLDER(l) != 0 && now < h + DELAY -> r = 0   /* lease.c:130-137 */
+				:: HOLDER(l) == 0 && now < h -> r = 0           /* lease.c:138-139 */
 				:: else ->
 					if
-					:: TERM(l) >= MAXTERM -> r = 0          /* lease.c:133-134 EOVERFLOW */
+					:: TERM(l) >= MAXTERM -> r = 0          /* lease.c:143-144 EOVERFLOW */
 					:: else ->
-						d_step {                        /* lease.c:138-144 lease_cas */
+						d_step {                        /* lease.c:148-154 lease_cas */
 							if
 							:: LO == l && HI == h ->
 								transition(l, h, MKLO(TERM(l) + 1, s + 1), now + LEASE);
@@ -999,18 +999,18 @@ end:	do
 		l = 0; h = 0; now = 0; r = 0
 
 	:: CAN(OP_RENEW) && cterm[m] != 0 ->
-		/* shmelect_candidate_renew (lease.c:153-179) */
+		/* shmelect_candidate_renew (lease.c:163-189) */
 		r = 2;
 		do
 		:: r != 2 -> break
 		:: else ->
-			lease_read(l, h);                       /* lease.c:165 */
-			CLOCK_READ(now);                        /* lease.c:166 */
+			lease_read(l, h);                       /* lease.c:175 */
+			CLOCK_READ(now);                        /* lease.c:176 */
 			if
-			:: l != MKLO(cterm[m], s + 1) || now >= h -> r = 0      /* lease.c:168-169 */
+			:: l != MKLO(cterm[m], s + 1) || now >= h -> r = 0      /* lease.c:178-179 */
 			:: else ->
 				if
-				:: now + LEASE <= h ->          /* lease.c:171-172 nothing to extend: */
+				:: now + LEASE <= h ->          /* lease.c:182-183 nothing to extend: */
 					d_step {                /* lo again, after the clock read */
 						if
 						:: LO == l ->
@@ -1028,7 +1028,7 @@ end:	do
 						r = 1
 					}
 #else
-					d_step {                /* lease.c:176-177 lease_cas */
+					d_step {                /* lease.c:186-187 lease_cas */
 						if
 						:: LO == l && HI == h ->
 							transition(l, h, l, now + LEASE);
@@ -1059,9 +1059,9 @@ end:	do
 		r = 0; t = 0
 
 	:: CAN(OP_HANDOVER) && cterm[m] != 0 && cterm[m] < MAXTERM ->
-		/* elector.c:160-187 leader_handover: a request names slot x,
-		 * whose owner word is ACTIVE (:179, :183); transfer expecting our
-		 * own lease word (:185-186) */
+		/* elector.c:162-189 leader_handover: a request names slot x,
+		 * whose owner word is ACTIVE (:181, :185); transfer expecting our
+		 * own lease word (:187-188) */
 		atomic {
 			x = 0;
 			do
@@ -1083,10 +1083,10 @@ end:	do
 		x = 0; e = 0; br = 0; ow = 0
 
 	:: CAN(OP_FOLLOW) && ANYDIED ->
-		/* follower_sleep (wait.c:221-264): the check saw lease l (wait.c:283
-		 * or elector.c:326); life_watch (wait.c:143-147), or the load after
-		 * the sleep (wait.c:259), finds the holder's mutex OWNER_DIED: end
-		 * exactly that term (wait.c:248, :260).  Started only once some
+		/* follower_sleep (wait.c:230-273): the check saw lease l (wait.c:292
+		 * or elector.c:357); life_watch (wait.c:253, :152-156), or the load
+		 * after the sleep (wait.c:268), finds the holder's mutex OWNER_DIED:
+		 * end exactly that term (wait.c:257, :269).  Started only once some
 		 * mutex word shows OWNER_DIED: a lease word loaded earlier differs
 		 * only if the holder changed it meanwhile, and then the break
 		 * finds lo changed and does nothing, or breaks the same term. */
@@ -1105,19 +1105,19 @@ end:	do
 		l = 0; h = 0; br = 0
 
 	:: CAN(OP_LEAVE) ->
-		/* shmelect_candidate_leave (candidate.c:371-403) */
-		resign(m, s);                           /* candidate.c:382 */
+		/* shmelect_candidate_leave (candidate.c:372-404) */
+		resign(m, s);                           /* candidate.c:383 */
 		if
 		:: !FREE_FIRST ->
-			d_step {                        /* candidate.c:387-388 ACTIVE -> LEAVING */
+			d_step {                        /* candidate.c:389-390 ACTIVE -> LEAVING */
 				if
 				:: owner[s] == OWNER(m, ACTIVE) -> owner[s] = OWNER(m, LEAVING)
 				:: else
 				fi
 			};
-			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:390 */
-			life[s] = 0;                    /* candidate.c:393 life_stop */
-			d_step {                        /* candidate.c:394, :200-211 slot_free */
+			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:391 */
+			life[s] = 0;                    /* candidate.c:394 life_stop */
+			d_step {                        /* candidate.c:395, :199-211 slot_free */
 				if
 				:: owner[s] == OWNER(m, LEAVING) -> owner[s] = 0
 				:: else
@@ -1227,10 +1227,10 @@ end:	do
 
 #if DAEMON != 0
 /* shmelectd: reaps dead members' slots (shmelect_election_reap,
- * election.c:432-448 -> candidate.c:56), and carries out operator requests:
- * shmelect_election_evict (election.c:422-429: lease_break(e, 0)) and a
- * forced handover (election.c:458-489: slot_find_identity, then
- * lease_transfer(e, i, 0)). */
+ * election.c:496-514 -> candidate.c:68-121), and carries out operator
+ * requests: shmelect_election_evict (election.c:477-485: lease_break(e, 0,
+ * true)) and a forced handover (election.c:516-554: slot_find_identity at
+ * :545, then lease_transfer(e, i, owner, 0) at :549). */
 active proctype daemon()
 {
 	byte ops, i;

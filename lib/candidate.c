@@ -210,15 +210,30 @@ static bool slot_free(struct shmelect_election *e, uint32_t i, uint64_t w)
 	return true;
 }
 
-/* Give back a slot we just published and never led from. */
-static void slot_release(struct shmelect_candidate *c)
+/*
+ * Give back our own slot: ACTIVE -> LEAVING, end every term naming it (one
+ * handed to us that we never adopted: a transfer may target us as soon as
+ * we are ACTIVE), stop the life thread, LEAVING -> FREE.  LEAVING: no
+ * transfer targets us from then on, and nobody can claim the slot until no
+ * term names it, so its next member never inherits one, and we never end
+ * one of that member's.  Used by leave and by a join that backs off.
+ */
+static void slot_depart(struct shmelect_candidate *c)
 {
-	uint64_t w = c->owner;
+	uint64_t w = c->owner, leaving = w | SLOT_LEAVING;
 
-	life_stop(c);
 	__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-	__atomic_compare_exchange_n(&c->slot->owner, &w, 0, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_compare_exchange_n(&c->slot->owner, &w, leaving, false, __ATOMIC_SEQ_CST,
+					__ATOMIC_RELAXED)) {
+		slot_free_recheck(c->election, c->index, leaving);
+		/* unlock our robust mutex before the slot can be reused and
+		 * its mutex re-initialised by the next member */
+		life_stop(c);
+		slot_free(c->election, c->index, leaving);
+	}
+	/* else a reaper judged us dead (another PID namespace) and the slot
+	 * may be a new member's already, its mutex re-initialised: our life
+	 * thread must not touch it, so it is left running */
 }
 
 static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c, uint64_t pidns,
@@ -349,7 +364,7 @@ _public_ int shmelect_candidate_join(struct shmelect_election *e, const char *id
 		 * symmetry, and a real twin is refused by the check above. */
 		if (!identity_taken(e, c->identity, c->index))
 			break;
-		slot_release(c);
+		slot_depart(c);
 		if (attempt >= 3) {
 			r = -EEXIST;
 			goto fail;
@@ -378,25 +393,8 @@ _public_ struct shmelect_candidate *shmelect_candidate_leave(struct shmelect_can
 	 * recovery) must not touch what is now another member's. */
 	if (c->incarnation == process_incarnation() &&
 	    __atomic_load_n(&c->slot->owner, __ATOMIC_ACQUIRE) == c->owner) {
-		uint64_t w = c->owner, leaving = w | SLOT_LEAVING;
-
 		shmelect_candidate_resign(c);
-		/* LEAVING: no transfer targets us from now on, and nobody can
-		 * claim the slot until we have ended every term naming it (one
-		 * handed to us that we never adopted), so its next member
-		 * never inherits one, and we never end one of that member's */
-		__atomic_fetch_add(&c->election->rec->members_seq, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_compare_exchange_n(&c->slot->owner, &w, leaving, false, __ATOMIC_SEQ_CST,
-						__ATOMIC_RELAXED)) {
-			slot_free_recheck(c->election, c->index, leaving);
-			/* unlock our robust mutex before the slot can be reused
-			 * and its mutex re-initialised by the next member */
-			life_stop(c);
-			slot_free(c->election, c->index, leaving);
-		}
-		/* else a reaper judged us dead (another PID namespace) and the
-		 * slot may be a new member's already, its mutex re-initialised:
-		 * our life thread must not touch it, so it is left running */
+		slot_depart(c);
 	}
 	shmelect_election_close(c->election);
 	free(c);

@@ -738,10 +738,11 @@ inline is_leader(m, s)
 	:: EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO) /* (bug) the clock first */
 	:: else
 	fi;
-	/* lease.c:227-230: c->term, then the lease word.  The load of
-	 * c->term and the first load of lo are one step: between them only
-	 * a CAS by our own elector could intervene, which changes c->term and
-	 * lo together, and then the two would not match (return 0). */
+	/* lease.c:227-230: c->term, then the lease word, one step.  C's
+	 * elector writes lo (CAS) and then c->term, which the model merges;
+	 * a load between the two writes pairs an old c->term with the new
+	 * lo, which never match: is_leader returns 0, as it
+	 * may anyway, so no behaviour that reports is lost. */
 	d_step { t = cterm[m]; l = LO };                /* lease.c:227, internal.h:115 */
 	if
 	:: t != 0 ->                                    /* lease.c:228-229 */
@@ -858,11 +859,11 @@ proctype member(byte m; byte s0)
 	{
 	if
 	:: m == JOINER ->
-		/* shmelect_candidate_join (candidate.c:284-370) */
+		/* shmelect_candidate_join (candidate.c:299-385) */
 end_join:
 		do
 		:: ANYFREE || REAPABLE ->
-			atomic {                        /* candidate.c:230-240: the scan, */
+			atomic {                        /* candidate.c:245-255: the scan, */
 				x = 0;                  /* then CAS FREE -> CLAIMING on a */
 				do                      /* slot it saw FREE */
 				:: x < NSLOT && owner[x] == FREE -> break
@@ -878,12 +879,12 @@ end_join:
 			};
 			if
 			:: x < NSLOT ->
-				/* candidate.c:259 slot_mutex_init, :264 life_start:
+				/* candidate.c:274 slot_mutex_init, :279 life_start:
 				 * the life thread locks the fresh mutex (one step: a
 				 * follower that loads the word in between sees it
 				 * unlocked, and watches nothing) */
 				life[s] = m;
-				d_step {                /* candidate.c:273-274 CLAIMING -> ACTIVE */
+				d_step {                /* candidate.c:288-289 CLAIMING -> ACTIVE */
 					if
 					:: owner[s] == OWNER(m, CLAIMING) ->
 						owner[s] = OWNER(m, ACTIVE);
@@ -894,10 +895,10 @@ end_join:
 				};
 				if
 				:: ok -> break
-				:: else -> life[s] = 0  /* candidate.c:275 life_stop */
+				:: else -> life[s] = 0  /* candidate.c:290 life_stop */
 				fi
 			:: else ->
-				/* -ENOSPC: reclaim dead members' slots (candidate.c:333-341) */
+				/* -ENOSPC: reclaim dead members' slots (candidate.c:348-356) */
 				x = 0;
 				do
 				:: x < NSLOT -> reap(x); x++
@@ -1105,19 +1106,19 @@ end:	do
 		l = 0; h = 0; br = 0
 
 	:: CAN(OP_LEAVE) ->
-		/* shmelect_candidate_leave (candidate.c:372-404) */
-		resign(m, s);                           /* candidate.c:383 */
+		/* shmelect_candidate_leave (candidate.c:387-402), slot_depart (:221-237) */
+		resign(m, s);                           /* candidate.c:396 */
 		if
 		:: !FREE_FIRST ->
-			d_step {                        /* candidate.c:389-390 ACTIVE -> LEAVING */
+			d_step {                        /* candidate.c:226-227 ACTIVE -> LEAVING */
 				if
 				:: owner[s] == OWNER(m, ACTIVE) -> owner[s] = OWNER(m, LEAVING)
 				:: else
 				fi
 			};
-			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:391 */
-			life[s] = 0;                    /* candidate.c:394 life_stop */
-			d_step {                        /* candidate.c:395, :199-211 slot_free */
+			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:228 */
+			life[s] = 0;                    /* candidate.c:231 life_stop */
+			d_step {                        /* candidate.c:232, :199-211 slot_free */
 				if
 				:: owner[s] == OWNER(m, LEAVING) -> owner[s] = 0
 				:: else

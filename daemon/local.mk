@@ -15,6 +15,7 @@ daemon_shmelectd_SOURCES = \
 	daemon/reaper.c \
 	daemon/socket.c \
 	daemon/protocol.c \
+	daemon/jsonlite.h \
 	daemon/watch.c \
 	daemon/metrics.c \
 	daemon/notify.c
@@ -38,6 +39,12 @@ tests_test_daemon_config_SOURCES = tests/test-daemon-config.c \
 	daemon/config.c daemon/log.c daemon/shmelectd.h
 tests_test_daemon_config_CFLAGS = $(test_cflags) $(SYSTEMD_CFLAGS) -I$(top_srcdir)/daemon
 tests_test_daemon_config_LDADD = $(test_ldadd)
+
+# The JSON writer against json-c, which wrote the replies before it.
+check_PROGRAMS += tests/test-daemon-json
+tests_test_daemon_json_SOURCES = tests/test-daemon-json.c daemon/jsonlite.h
+tests_test_daemon_json_CFLAGS = $(test_cflags) $(JSONC_CFLAGS) -I$(top_srcdir)/daemon
+tests_test_daemon_json_LDADD = $(test_ldadd) $(JSONC_LIBS)
 
 test_scripts += \
 	tests/test-daemon.sh \

@@ -334,7 +334,10 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
-	r = sd_event_default(&d.event);
+	/* a loop of our own, not sd_event_default(): that one checks at
+	 * every iteration, with a gettid() system call, that it runs in the
+	 * thread that created it */
+	r = sd_event_new(&d.event);
 	if (r < 0)
 		goto fail;
 	r = sd_event_add_signal(d.event, NULL, SIGTERM, on_signal, &d);
@@ -377,6 +380,7 @@ fail:
 	d.reaper = reaper_free(d.reaper);
 	d.hub = hub_free(d.hub);
 	notify_done(&d);
+	protocol_done();
 	sd_event_unref(d.event);
 	config_free(&d.cfg);
 	free(d.opt_segments);

@@ -22,13 +22,8 @@
 
 #include <json-c/json.h>
 
+#include "jsonlite.h"
 #include "shmelectd.h"
-
-/* Keys are string literals, each added once to an object: json-c may then
- * skip copying the key and looking for a duplicate, which is about half of
- * what building a status reply costs. */
-#define jadd(o, key, v) \
-	json_object_object_add_ex((o), (key), (v), JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT)
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
@@ -41,36 +36,13 @@ struct request {
 	struct daemon *d;
 	struct conn *conn;
 	bool has_id;
-	json_object *id;        /* borrowed from the request; NULL: JSON null */
+	const char *id;         /* the id's JSON text, as json-c writes it */
+	size_t id_len;
 	const char *segment;
 	const char *election;   /* NULL: absent */
 	const char *to;
 	bool force;
 };
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f))
-			return 0; /* overlong, or a surrogate */
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
 
 void utf8_sanitize(char *dst, size_t size, const char *src)
 {
@@ -98,61 +70,70 @@ void utf8_sanitize(char *dst, size_t size, const char *src)
 	dst[o] = 0;
 }
 
-static json_object *jstr(const char *s)
-{
-	char buf[4 * (SHMELECT_ADVERT_MAX + 1)];
+/* A reply being written; most fit in buf, on the stack. */
+struct reply {
+	struct jw w;
+	char buf[4096];
+};
 
-	if (!s)
-		return NULL; /* JSON null */
-	utf8_sanitize(buf, sizeof(buf), s);
-	return json_object_new_string(buf);
+/* Start a reply: '{', the request's id if it had one, "ok". */
+static struct jw *reply_open(struct reply *r, const struct request *rq, bool ok)
+{
+	jw_init(&r->w, r->buf, sizeof(r->buf));
+	jw_open(&r->w);
+	if (rq && rq->has_id) {
+		jw_key(&r->w, "id");
+		jw_raw(&r->w, rq->id, rq->id_len);
+	}
+	jw_key(&r->w, "ok");
+	jw_bool(&r->w, ok);
+	return &r->w;
 }
 
-static json_object *ju64(uint64_t v)
+/* The error reply for a failed allocation: no id, nothing to allocate. */
+static const char enomem_line[] =
+	"{\"ok\":false,\"error\":\"ENOMEM\",\"errno\":12,\"message\":\"Cannot allocate memory\"}";
+
+static void reply_error(const struct request *rq, int err, const char *message);
+
+/* Close the reply and queue it. */
+static void reply_send(const struct request *rq, struct reply *r)
 {
-	return json_object_new_uint64(v);
+	jw_close(&r->w);
+	if (r->w.oom) {
+		jw_done(&r->w);
+		reply_error(rq, ENOMEM, NULL);
+		return;
+	}
+	conn_send(rq->conn, r->w.buf, r->w.len, false);
+	jw_done(&r->w);
 }
 
-static json_object *response_new(const struct request *rq)
+static void error_fields(struct jw *w, const char *name, int err, const char *message)
 {
-	json_object *o = json_object_new_object();
-
-	if (rq && rq->has_id)
-		jadd(o, "id", json_object_get(rq->id));
-	jadd(o, "ok", json_object_new_boolean(1));
-	return o;
-}
-
-static void send_json(struct conn *c, json_object *o)
-{
-	size_t len;
-	const char *s = json_object_to_json_string_length(o, JSON_FLAGS, &len);
-
-	conn_send(c, s, len, false);
-	json_object_put(o);
-}
-
-static json_object *error_object(bool has_id, json_object *id, const char *name, int err,
-				 const char *message)
-{
-	json_object *o = json_object_new_object();
-
-	if (has_id)
-		jadd(o, "id", json_object_get(id));
-	jadd(o, "ok", json_object_new_boolean(0));
-	jadd(o, "error", json_object_new_string(name));
-	jadd(o, "errno", json_object_new_int(err));
-	jadd(o, "message", jstr(message));
-	return o;
+	jw_key(w, "error");
+	jw_str(w, name);
+	jw_key(w, "errno");
+	jw_i64(w, err);
+	jw_key(w, "message");
+	jw_str(w, message);
 }
 
 char *protocol_error_line(const char *name, int err, const char *message)
 {
-	json_object *o = error_object(false, NULL, name, err, message);
-	char *s = strdup(json_object_to_json_string_ext(o, JSON_FLAGS));
+	struct jw w;
 
-	json_object_put(o);
-	return s;
+	jw_init(&w, NULL, 0);
+	jw_open(&w);
+	jw_key(&w, "ok");
+	jw_bool(&w, false);
+	error_fields(&w, name, err, message);
+	jw_close(&w);
+	if (!jw_str0(&w)) {
+		jw_done(&w);
+		return NULL;
+	}
+	return w.buf; /* malloc'd: the initial buffer was none */
 }
 
 static const char *errno_name(int err)
@@ -185,6 +166,8 @@ static const char *errno_name(int err)
 
 static void reply_error(const struct request *rq, int err, const char *message)
 {
+	struct reply r;
+
 	if (err < 0)
 		err = -err;
 	if (!message)
@@ -192,7 +175,14 @@ static void reply_error(const struct request *rq, int err, const char *message)
 	/* an errno we have no name for is reported as EIO, consistently */
 	if (!strcmp(errno_name(err), "EIO"))
 		err = EIO;
-	send_json(rq->conn, error_object(rq->has_id, rq->id, errno_name(err), err, message));
+	reply_open(&r, rq, false);
+	error_fields(&r.w, errno_name(err), err, message);
+	jw_close(&r.w);
+	if (r.w.oom)
+		conn_send(rq->conn, enomem_line, sizeof(enomem_line) - 1, false);
+	else
+		conn_send(rq->conn, r.w.buf, r.w.len, false);
+	jw_done(&r.w);
 }
 
 static bool is_operator(const struct daemon *d, const struct peer *p)
@@ -259,35 +249,62 @@ static struct shmelect_election *req_election(const struct request *rq, struct s
 
 static void verb_version(const struct request *rq)
 {
-	json_object *o = response_new(rq);
+	struct reply r;
+	struct jw *w = reply_open(&r, rq, true);
 
-	jadd(o, "version", json_object_new_string(PACKAGE_VERSION));
-	jadd(o, "protocol", json_object_new_int(SHMELECTD_PROTOCOL));
-	send_json(rq->conn, o);
+	jw_key(w, "version");
+	jw_str(w, PACKAGE_VERSION);
+	jw_key(w, "protocol");
+	jw_i64(w, SHMELECTD_PROTOCOL);
+	reply_send(rq, &r);
 }
 
-static json_object *list_entry(const char *segment, const struct shmelect_record *rec)
+/* A string that is there only with a holder (else null). */
+static void str_if(struct jw *w, bool has, const char *s)
 {
-	json_object *o = json_object_new_object();
+	if (has)
+		jw_str(w, s);
+	else
+		jw_null(w);
+}
 
-	jadd(o, "segment", jstr(segment));
-	jadd(o, "election", jstr(rec->election));
-	jadd(o, "has_holder", json_object_new_boolean(rec->has_holder));
-	jadd(o, "holder", rec->has_holder ? jstr(rec->holder) : NULL);
-	json_object_object_add(o, "holder_pid",
-			       rec->has_holder ? json_object_new_int(rec->holder_pid) : NULL);
-	jadd(o, "token", ju64(rec->token));
-	jadd(o, "term", ju64(rec->term));
-	jadd(o, "transitions", ju64(rec->transitions));
-	jadd(o, "expired", json_object_new_boolean(rec->expired));
-	jadd(o, "members", json_object_new_int((int)rec->n_members));
-	return o;
+static void list_entry(struct jw *w, const char *segment, const struct shmelect_record *rec)
+{
+	jw_open(w);
+	jw_key(w, "segment");
+	jw_str(w, segment);
+	jw_key(w, "election");
+	jw_str(w, rec->election);
+	jw_key(w, "has_holder");
+	jw_bool(w, rec->has_holder);
+	jw_key(w, "holder");
+	str_if(w, rec->has_holder, rec->holder);
+	jw_key(w, "holder_pid");
+	if (rec->has_holder)
+		jw_i64(w, rec->holder_pid);
+	else
+		jw_null(w);
+	jw_key(w, "token");
+	jw_u64(w, rec->token);
+	jw_key(w, "term");
+	jw_u64(w, rec->term);
+	jw_key(w, "transitions");
+	jw_u64(w, rec->transitions);
+	jw_key(w, "expired");
+	jw_bool(w, rec->expired);
+	jw_key(w, "members");
+	jw_i64(w, (int)rec->n_members);
+	jw_close(w);
 }
 
 static void verb_list(const struct request *rq)
 {
-	json_object *o = response_new(rq), *arr = json_object_new_array();
+	struct reply r;
+	struct jw *w = reply_open(&r, rq, true);
 	struct daemon *d = rq->d;
+
+	jw_key(w, "elections");
+	jw_open_array(w);
 
 	for (size_t i = 0; i < d->n_segs; i++) {
 		struct segment *s = d->segs[i];
@@ -300,11 +317,11 @@ static void verb_list(const struct request *rq)
 
 			if (shmelect_election_observe(s->els[j]->e, &rec, NULL, 0) < 0)
 				continue;
-			json_object_array_add(arr, list_entry(s->conf.name, &rec));
+			list_entry(w, s->conf.name, &rec);
 		}
 	}
-	jadd(o, "elections", arr);
-	send_json(rq->conn, o);
+	jw_close_array(w);
+	reply_send(rq, &r);
 }
 
 static void verb_status(const struct request *rq)
@@ -312,7 +329,8 @@ static void verb_status(const struct request *rq)
 	struct shmelect_election *e, *own;
 	struct shmelect_record rec;
 	struct segment *s = NULL;
-	json_object *o, *st, *members;
+	struct reply r;
+	struct jw *w;
 	int n;
 
 	e = req_election(rq, &s, &own);
@@ -327,50 +345,82 @@ static void verb_status(const struct request *rq)
 	if ((uint32_t)n > s->max_candidates)
 		n = (int)s->max_candidates;
 
-	st = json_object_new_object();
-	jadd(st, "segment", jstr(s->conf.name));
-	jadd(st, "election", jstr(rec.election));
-	jadd(st, "has_holder", json_object_new_boolean(rec.has_holder));
-	jadd(st, "holder", rec.has_holder ? jstr(rec.holder) : NULL);
-	jadd(st, "holder_pid", rec.has_holder ? json_object_new_int(rec.holder_pid) : NULL);
-	json_object_object_add(st, "holder_slot",
-			       rec.has_holder ? json_object_new_int((int)rec.holder_slot) : NULL);
-	jadd(st, "token", ju64(rec.token));
-	jadd(st, "term", ju64(rec.term));
-	jadd(st, "transitions", ju64(rec.transitions));
-	jadd(st, "acquire_ns", ju64(rec.acquire_ns));
-	jadd(st, "renew_ns", ju64(rec.renew_ns));
-	jadd(st, "expiry_ns", ju64(rec.expiry_ns));
-	jadd(st, "lease_ns", ju64(rec.lease_ns));
-	jadd(st, "observed_ns", ju64(rec.observed_ns));
-	jadd(st, "expired", json_object_new_boolean(rec.expired));
-	jadd(st, "locked_until_ns", ju64(rec.locked_until_ns));
-	jadd(st, "advert", rec.has_holder ? jstr(rec.advert) : NULL);
-	members = json_object_new_array();
+	w = reply_open(&r, rq, true);
+	jw_key(w, "status");
+	jw_open(w);
+	jw_key(w, "segment");
+	jw_str(w, s->conf.name);
+	jw_key(w, "election");
+	jw_str(w, rec.election);
+	jw_key(w, "has_holder");
+	jw_bool(w, rec.has_holder);
+	jw_key(w, "holder");
+	str_if(w, rec.has_holder, rec.holder);
+	jw_key(w, "holder_pid");
+	if (rec.has_holder)
+		jw_i64(w, rec.holder_pid);
+	else
+		jw_null(w);
+	jw_key(w, "holder_slot");
+	if (rec.has_holder)
+		jw_i64(w, (int)rec.holder_slot);
+	else
+		jw_null(w);
+	jw_key(w, "token");
+	jw_u64(w, rec.token);
+	jw_key(w, "term");
+	jw_u64(w, rec.term);
+	jw_key(w, "transitions");
+	jw_u64(w, rec.transitions);
+	jw_key(w, "acquire_ns");
+	jw_u64(w, rec.acquire_ns);
+	jw_key(w, "renew_ns");
+	jw_u64(w, rec.renew_ns);
+	jw_key(w, "expiry_ns");
+	jw_u64(w, rec.expiry_ns);
+	jw_key(w, "lease_ns");
+	jw_u64(w, rec.lease_ns);
+	jw_key(w, "observed_ns");
+	jw_u64(w, rec.observed_ns);
+	jw_key(w, "expired");
+	jw_bool(w, rec.expired);
+	jw_key(w, "locked_until_ns");
+	jw_u64(w, rec.locked_until_ns);
+	jw_key(w, "advert");
+	str_if(w, rec.has_holder, rec.advert);
+	jw_key(w, "members");
+	jw_open_array(w);
 	for (int i = 0; i < n; i++) {
 		const struct shmelect_member *m = &s->scratch[i];
-		json_object *mo = json_object_new_object();
 
-		jadd(mo, "identity", jstr(m->identity));
-		jadd(mo, "pid", json_object_new_int(m->pid));
-		jadd(mo, "slot", json_object_new_int((int)m->slot));
-		jadd(mo, "lease_ns", ju64(m->lease_ns));
-		jadd(mo, "joined_ns", ju64(m->joined_ns));
-		jadd(mo, "priority", json_object_new_int(m->priority));
-		jadd(mo, "is_holder", json_object_new_boolean(m->is_holder));
-		json_object_array_add(members, mo);
+		jw_open(w);
+		jw_key(w, "identity");
+		jw_str(w, m->identity);
+		jw_key(w, "pid");
+		jw_i64(w, m->pid);
+		jw_key(w, "slot");
+		jw_i64(w, (int)m->slot);
+		jw_key(w, "lease_ns");
+		jw_u64(w, m->lease_ns);
+		jw_key(w, "joined_ns");
+		jw_u64(w, m->joined_ns);
+		jw_key(w, "priority");
+		jw_i64(w, m->priority);
+		jw_key(w, "is_holder");
+		jw_bool(w, m->is_holder);
+		jw_close(w);
 	}
-	jadd(st, "members", members);
-	o = response_new(rq);
-	jadd(o, "status", st);
-	send_json(rq->conn, o);
+	jw_close_array(w);
+	jw_close(w);
+	reply_send(rq, &r);
 	shmelect_election_close(own);
 }
 
 static void verb_watch(const struct request *rq)
 {
 	struct sub *sub;
-	json_object *o;
+	struct reply r;
+	struct jw *w;
 
 	if (!req_segment(rq))
 		return;
@@ -383,10 +433,12 @@ static void verb_watch(const struct request *rq)
 		reply_error(rq, ENOMEM, NULL);
 		return;
 	}
-	o = response_new(rq);
-	jadd(o, "watching", rq->election ? jstr(rq->election) : NULL);
-	jadd(o, "seq", json_object_new_int(0));
-	send_json(rq->conn, o);
+	w = reply_open(&r, rq, true);
+	jw_key(w, "watching");
+	jw_str(w, rq->election); /* NULL: null */
+	jw_key(w, "seq");
+	jw_i64(w, 0);
+	reply_send(rq, &r);
 	/* from now on the connection carries events only */
 	conn_set_sub(rq->conn, sub);
 }
@@ -394,23 +446,25 @@ static void verb_watch(const struct request *rq)
 static void verb_metrics(const struct request *rq)
 {
 	char *text = metrics_render(rq->d);
-	json_object *o;
+	struct reply r;
+	struct jw *w;
 
 	if (!text) {
 		reply_error(rq, ENOMEM, NULL);
 		return;
 	}
-	o = response_new(rq);
-	jadd(o, "metrics", json_object_new_string(text));
+	w = reply_open(&r, rq, true);
+	jw_key(w, "metrics");
+	jw_str(w, text);
 	free(text);
-	send_json(rq->conn, o);
+	reply_send(rq, &r);
 }
 
 static void verb_handover(const struct request *rq)
 {
 	struct shmelect_election *e, *own;
 	struct segment *s;
-	json_object *o;
+	struct reply re;
 	int r;
 
 	if (!rq->to || !*rq->to) {
@@ -432,15 +486,17 @@ static void verb_handover(const struct request *rq)
 	}
 	log_info("election %s/%s: handover to %s%s requested by uid %d", rq->segment, rq->election,
 		 rq->to, rq->force ? " (forced)" : "", (int)conn_peer(rq->conn)->uid);
-	o = response_new(rq);
-	jadd(o, "done", json_object_new_boolean(r == 1));
-	send_json(rq->conn, o);
+	reply_open(&re, rq, true);
+	jw_key(&re.w, "done");
+	jw_bool(&re.w, r == 1);
+	reply_send(rq, &re);
 }
 
 static void verb_resign(const struct request *rq)
 {
 	struct shmelect_election *e, *own;
 	struct segment *s;
+	struct reply re;
 	int r;
 
 	e = req_election(rq, &s, &own);
@@ -454,14 +510,15 @@ static void verb_resign(const struct request *rq)
 	}
 	log_info("election %s/%s: resignation requested by uid %d", rq->segment, rq->election,
 		 (int)conn_peer(rq->conn)->uid);
-	send_json(rq->conn, response_new(rq));
+	reply_open(&re, rq, true);
+	reply_send(rq, &re);
 }
 
 static void verb_evict(const struct request *rq)
 {
 	struct shmelect_election *e, *own;
 	struct segment *s;
-	json_object *o;
+	struct reply re;
 	int r;
 
 	e = req_election(rq, &s, &own);
@@ -475,9 +532,10 @@ static void verb_evict(const struct request *rq)
 	}
 	log_info("election %s/%s: eviction by uid %d: %s", rq->segment, rq->election,
 		 (int)conn_peer(rq->conn)->uid, r ? "holder evicted" : "no holder");
-	o = response_new(rq);
-	jadd(o, "evicted", json_object_new_boolean(r == 1));
-	send_json(rq->conn, o);
+	reply_open(&re, rq, true);
+	jw_key(&re.w, "evicted");
+	jw_bool(&re.w, r == 1);
+	reply_send(rq, &re);
 }
 
 static const struct verb {
@@ -511,28 +569,120 @@ static int get_string(json_object *req, const char *key, const char **ret)
 	return 0;
 }
 
+/* The request parser, kept from one request to the next (the daemon serves
+ * requests in one thread). */
+static struct json_tokener *tok;
+
+/* Serve a request whose fields are read and checked. */
+static void serve(struct request *rq, const char *verb)
+{
+	const struct verb *v = NULL;
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(verbs[i].name, verb))
+			v = &verbs[i];
+	if (!v) {
+		reply_error(rq, EOPNOTSUPP, "unknown verb");
+		return;
+	}
+	if (v->operator && !is_operator(rq->d, conn_peer(rq->conn))) {
+		reply_error(rq, EPERM, "operator verbs need root, the daemon's user or the operator group");
+		return;
+	}
+	v->fn(rq);
+}
+
+#define KEY_IS(m, k) ((m)->key_len == sizeof(k) - 1 && !memcmp((m)->key, k, sizeof(k) - 1))
+
+/*
+ * The request from a flat object that jr_flat() read, if every field the
+ * verbs use has the right type (what json-c would make of the line, the
+ * same request): 0 and *ret_verb set; -1 to leave the line to json-c,
+ * which also words the errors.  String values are NUL-terminated in
+ * place: line is a copy of ours.
+ */
+static int request_from_flat(struct request *rq, struct jr_member *m, int n, const char **ret_verb)
+{
+	const char *verb = NULL;
+
+	for (int i = 0; i < n; i++, m++) {
+		const char **field = NULL;
+
+		if (KEY_IS(m, "id")) {
+			rq->has_id = true;
+			/* the text as json-c writes it: a plain string with
+			 * its quotes, the digits of a small integer, a literal */
+			rq->id = m->type == JR_STRING ? m->value - 1 : m->value;
+			rq->id_len = m->type == JR_STRING ? m->value_len + 2 : m->value_len;
+			continue;
+		}
+		if (KEY_IS(m, "verb"))
+			field = &verb;
+		else if (KEY_IS(m, "segment"))
+			field = &rq->segment;
+		else if (KEY_IS(m, "election"))
+			field = &rq->election;
+		else if (KEY_IS(m, "to"))
+			field = &rq->to;
+		if (field) {
+			if (m->type == JR_NULL)
+				continue; /* as if absent */
+			if (m->type != JR_STRING)
+				return -1;
+			((char *)m->value)[m->value_len] = 0; /* its closing quote */
+			*field = m->value;
+		} else if (KEY_IS(m, "force")) {
+			if (m->type != JR_TRUE && m->type != JR_FALSE && m->type != JR_NULL)
+				return -1;
+			rq->force = m->type == JR_TRUE;
+		}
+	}
+	if (!verb)
+		return -1;
+	*ret_verb = verb;
+	return 0;
+}
+
 void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t len)
 {
 	struct request rq = { .d = d, .conn = c, .segment = SHMELECT_DEFAULT_SEGMENT };
-	struct json_tokener *tok;
-	const struct verb *v = NULL;
 	const char *verb = NULL;
-	json_object *req, *f;
+	struct jr_member m[8];
+	char copy[SHMELECTD_LINE_MAX + 1];
+	json_object *req, *f, *id;
 	char msg[128];
+	int n;
 
-	tok = json_tokener_new_ex(JSON_DEPTH);
-	if (!tok) {
-		reply_error(&rq, ENOMEM, NULL);
-		return;
+	/* most requests are a flat object of plain strings: read those
+	 * without building a json-c object */
+	if (len < sizeof(copy)) {
+		memcpy(copy, line, len);
+		copy[len] = 0;
+		n = jr_flat(copy, len, m, (int)(sizeof(m) / sizeof(m[0])));
+		if (n >= 0 && request_from_flat(&rq, m, n, &verb) == 0) {
+			serve(&rq, verb);
+			return;
+		}
+		rq = (struct request){ .d = d, .conn = c, .segment = SHMELECT_DEFAULT_SEGMENT };
+		verb = NULL;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+
+	/* one tokener for every request, reset (as new) before each */
+	if (!tok) {
+		tok = json_tokener_new_ex(JSON_DEPTH);
+		if (!tok) {
+			reply_error(&rq, ENOMEM, NULL);
+			return;
+		}
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	}
+	json_tokener_reset(tok);
 	/* the terminating NUL is passed too, so that a bare number ends */
 	req = json_tokener_parse_ex(tok, line, (int)len + 1);
 	if (!req || json_tokener_get_error(tok) != json_tokener_success) {
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
 		snprintf(msg, sizeof(msg), "malformed JSON: %s", json_tokener_error_desc(jerr));
 		json_object_put(req);
-		json_tokener_free(tok);
 		reply_error(&rq, EBADMSG, msg);
 		return;
 	}
@@ -540,17 +690,26 @@ void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t 
 	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
 		if (line[i] != ' ' && line[i] != '\t') {
 			json_object_put(req);
-			json_tokener_free(tok);
 			reply_error(&rq, EBADMSG, "malformed JSON: trailing characters");
 			return;
 		}
-	json_tokener_free(tok);
 
 	if (!json_object_is_type(req, json_type_object)) {
 		reply_error(&rq, EINVAL, "a request must be a JSON object");
 		goto out;
 	}
-	rq.has_id = json_object_object_get_ex(req, "id", &rq.id);
+	rq.has_id = json_object_object_get_ex(req, "id", &id);
+	if (rq.has_id) {
+		/* json-c keeps the text (and the spelling of a number) */
+		rq.id = id ? json_object_to_json_string_length(id, JSON_FLAGS, &rq.id_len) : "null";
+		if (!id)
+			rq.id_len = 4;
+		if (!rq.id) {
+			rq.has_id = false;
+			reply_error(&rq, ENOMEM, NULL);
+			goto out;
+		}
+	}
 	if (get_string(req, "verb", &verb) < 0 || !verb) {
 		reply_error(&rq, EINVAL, "missing \"verb\" (a string)");
 		goto out;
@@ -574,18 +733,14 @@ void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t 
 		}
 		rq.force = json_object_get_boolean(f);
 	}
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (!strcmp(verbs[i].name, verb))
-			v = &verbs[i];
-	if (!v) {
-		reply_error(&rq, EOPNOTSUPP, "unknown verb");
-		goto out;
-	}
-	if (v->operator && !is_operator(d, conn_peer(c))) {
-		reply_error(&rq, EPERM, "operator verbs need root, the daemon's user or the operator group");
-		goto out;
-	}
-	v->fn(&rq);
+	serve(&rq, verb);
 out:
 	json_object_put(req);
+}
+
+void protocol_done(void)
+{
+	if (tok)
+		json_tokener_free(tok);
+	tok = NULL;
 }

@@ -11,6 +11,7 @@
  *   reaper.c    pidfds of members, death -> break lease, free slots
  *   socket.c    the Unix socket: listener, connections, bounded buffers
  *   protocol.c  the JSON verbs
+ *   jsonlite.h  JSON the quick way: writing replies, reading simple requests
  *   watch.c     watch subscriptions and event fan-out
  *   metrics.c   Prometheus text exposition
  *   notify.c    sd_notify: READY, STATUS, WATCHDOG, RELOADING, STOPPING
@@ -242,6 +243,8 @@ bool conn_closing(const struct conn *c);
 
 /* Handle one request line and queue the response. */
 void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t len);
+/* Free what protocol_handle() keeps between requests. */
+void protocol_done(void);
 /* The error line for a request we refuse before reading it. */
 char *protocol_error_line(const char *errname, int err, const char *message);
 /* Copy s into dst as valid UTF-8 (invalid bytes become U+FFFD). */

@@ -20,15 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
+#include "jsonlite.h"
 #include "shmelectd.h"
-
-/* Keys are string literals, each added once to an object: json-c may then
- * skip copying the key and looking for a duplicate, which is about half of
- * what building a status reply costs. */
-#define jadd(o, key, v) \
-	json_object_object_add_ex((o), (key), (v), JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT)
 
 struct sub {
 	struct hub *h;
@@ -115,60 +108,67 @@ void hub_unsubscribe(struct sub *s)
 }
 
 /* The event's fields after "event" and "seq", as a JSON object text. */
-static char *event_body(const struct event *ev)
+static void event_body(struct jw *w, const struct event *ev)
 {
-	json_object *o = json_object_new_object();
-	char buf[4 * (SHMELECT_IDENTITY_MAX + 1)];
-	char *s;
-
-	utf8_sanitize(buf, sizeof(buf), ev->segment);
-	jadd(o, "segment", json_object_new_string(buf));
-	utf8_sanitize(buf, sizeof(buf), ev->election);
-	jadd(o, "election", json_object_new_string(buf));
-	if (ev->holder) {
-		utf8_sanitize(buf, sizeof(buf), ev->holder);
-		jadd(o, "holder", json_object_new_string(buf));
-	} else {
-		jadd(o, "holder", NULL);
-	}
-	jadd(o, "token", json_object_new_uint64(ev->token));
-	jadd(o, "term", json_object_new_uint64(ev->term));
+	jw_open(w);
+	jw_key(w, "segment");
+	jw_str(w, ev->segment);
+	jw_key(w, "election");
+	jw_str(w, ev->election);
+	jw_key(w, "holder");
+	jw_str(w, ev->holder); /* NULL: null */
+	jw_key(w, "token");
+	jw_u64(w, ev->token);
+	jw_key(w, "term");
+	jw_u64(w, ev->term);
 	if (ev->identity) {
-		utf8_sanitize(buf, sizeof(buf), ev->identity);
-		jadd(o, "identity", json_object_new_string(buf));
+		jw_key(w, "identity");
+		jw_str(w, ev->identity);
 	}
-	jadd(o, "time_ns", json_object_new_uint64(ev->time_ns));
-	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return s;
+	jw_key(w, "time_ns");
+	jw_u64(w, ev->time_ns);
+	jw_close(w);
 }
 
 void hub_emit(struct hub *h, const struct event *ev)
 {
 	struct sub *s, *next;
-	char *body = NULL;
+	char body_buf[1024], line_buf[1152];
+	struct jw body;
+	bool have_body = false;
 
+	jw_init(&body, body_buf, sizeof(body_buf));
 	for (s = h->subs; s; s = next) {
-		char *line;
-		int len, r;
+		struct jw line;
+		int r;
 
 		next = s->next;
 		if (strcmp(s->segment, ev->segment) || (s->election && strcmp(s->election, ev->election)))
 			continue;
 		if (conn_closing(s->c))
 			continue;
-		if (!body) {
-			body = event_body(ev);
-			if (!body)
-				return;
+		if (!have_body) {
+			event_body(&body, ev);
+			if (body.oom)
+				break;
+			have_body = true;
 		}
-		/* body is "{...}": splice "event" and "seq" in front */
-		len = asprintf(&line, "{\"event\":\"%s\",\"seq\":%" PRIu64 "%s%s", ev->type, s->seq + 1,
-			       body[1] == '}' ? "" : ",", body + 1);
-		if (len < 0)
+		/* body is "{...}": "event" and "seq" go in front */
+		jw_init(&line, line_buf, sizeof(line_buf));
+		jw_open(&line);
+		jw_key(&line, "event");
+		jw_str(&line, ev->type);
+		jw_key(&line, "seq");
+		jw_u64(&line, s->seq + 1);
+		if (body.len > 2)
+			jw_put(&line, ",", 1);
+		jw_put(&line, body.buf + 1, body.len - 1);
+		if (line.oom) {
+			jw_done(&line);
 			continue;
-		r = conn_send(s->c, line, (size_t)len, true);
-		free(line);
+		}
+		r = conn_send(s->c, line.buf, line.len, true);
+		jw_done(&line);
 		if (r == 0) {
 			s->seq++;
 		} else if (r == -ENOBUFS) {
@@ -182,5 +182,5 @@ void hub_emit(struct hub *h, const struct event *ev)
 			hub_unsubscribe(s);
 		}
 	}
-	free(body);
+	jw_done(&body);
 }

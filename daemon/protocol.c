@@ -683,6 +683,12 @@ void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t 
 		enum json_tokener_error jerr = json_tokener_get_error(tok);
 		snprintf(msg, sizeof(msg), "malformed JSON: %s", json_tokener_error_desc(jerr));
 		json_object_put(req);
+		/* json_tokener_reset() does not clear all that a failed parse
+		 * leaves behind: in json-c 0.16 a high surrogate still waiting
+		 * for its low half ("\ud83d\uzz") puts a U+FFFD in front of the
+		 * next \u escape, in whatever request comes next, from any
+		 * client.  The next request gets a new tokener. */
+		protocol_done();
 		reply_error(&rq, EBADMSG, msg);
 		return;
 	}

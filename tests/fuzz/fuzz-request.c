@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Fuzz target: the daemon's request parser and verbs (daemon/protocol.c),
- * behind its real line framing (daemon/socket.c), as a client connected to
- * shmelectd would drive them.
+ * Fuzz target: the daemon's request parser and verbs (daemon/protocol.c,
+ * with jsonlite.h's reader of flat requests and its writer, and json-c for
+ * every other line), behind its real line framing (daemon/socket.c), as a
+ * client connected to shmelectd would drive them.  The oracle below reads
+ * each line with json-c by the documented rules, so whatever the fast
+ * reader accepts is checked against json-c too.
  *
  * Input (no header file: nothing else writes it):
  *
@@ -229,11 +232,16 @@ static bool changed(void)
 	return false;
 }
 
-static void renew_leaders(void)
+/* Leases must not run out during a long session: 1 if all were renewed
+ * (renewals do not move the change word), 0 if one was lost. */
+static bool renew_leaders(void)
 {
+	bool ok = true;
+
 	for (size_t i = 0; i < N_ELS; i++)
-		if (fx_els[i].leader >= 0)
-			shmelect_candidate_renew(fx_els[i].members[fx_els[i].leader].c);
+		if (fx_els[i].leader >= 0 && shmelect_candidate_renew(fx_els[i].members[fx_els[i].leader].c) != 1)
+			ok = false;
+	return ok;
 }
 
 /* Back to the canonical state, through the library. */
@@ -674,16 +682,19 @@ static struct peer make_peer(enum peer_kind k, gid_t *groups)
 /* Checking the responses                                              */
 /* ------------------------------------------------------------------ */
 
+/* A line the daemon wrote: one JSON object, and written as json-c writes
+ * it (PLAIN | NOSLASHESCAPE), byte for byte, which jsonlite.h's writer
+ * promises (so that replies did not change when it replaced json-c). */
 static json_object *parse_line(const char *s, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
+	char *buf = strndup(s, len);
+	const char *again;
+	size_t again_len;
 	json_object *o;
 
-	FZ_ASSERT(tok, "json_tokener_new");
+	FZ_ASSERT(tok && buf, "json_tokener_new, strndup");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	char *buf = strndup(s, len);
-
-	FZ_ASSERT(buf, "strndup");
 	FZ_ASSERT(!memchr(s, 0, len), "a NUL in a response line: %.*s", (int)len, s);
 	/* the NUL too, as in parse_request() */
 	o = json_tokener_parse_ex(tok, buf, (int)len + 1);
@@ -693,6 +704,10 @@ static json_object *parse_line(const char *s, size_t len)
 	json_tokener_free(tok);
 	free(buf);
 	FZ_ASSERT(json_object_is_type(o, json_type_object), "a response line is not an object: %.*s", (int)len, s);
+	again = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+						  &again_len);
+	FZ_ASSERT(again_len == len && !memcmp(again, s, len), "not as json-c writes it:\n  %.*s\n  %s",
+		  (int)len, s, again);
 	return o;
 }
 
@@ -979,7 +994,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 
-	renew_leaders();
+	if (!renew_leaders())
+		reset(); /* the process was stopped for longer than a lease */
 	d.have_operator_gid = !(flags & FLAG_NO_OPERATOR_GROUP);
 	d.operator_gid = OPERATOR_GID;
 	pk = (enum peer_kind)(flags & 7);

@@ -45,6 +45,7 @@ fuzz_request_cppflags = -DSHMELECTD_OUTPUT_MAX=16384u
 # daemon itself).
 fuzz_daemon_sources = \
 	daemon/shmelectd.h \
+	daemon/jsonlite.h \
 	daemon/log.c \
 	daemon/segments.c \
 	daemon/monitor.c \
@@ -73,8 +74,8 @@ tests_fuzz_mkcorpus_LDADD = lib/libshmelect-private.la
 #   segment   fuzz-segment.c: the library opens and uses a segment file of
 #             arbitrary bytes
 #   request   fuzz-request.c: the daemon (socket.c's framing, protocol.c's
-#             parser and verbs, the rest of it behind them) serves one
-#             connection of arbitrary bytes
+#             parser and verbs with jsonlite.h's reader and writer, the rest
+#             of it behind them) serves one connection of arbitrary bytes
 #
 # To add a target NAME: write tests/fuzz/fuzz-NAME.c (LLVMFuzzerTestOneInput),
 # add NAME to FUZZ_TARGETS, define fuzz_NAME_sources (the target and the

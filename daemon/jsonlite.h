@@ -296,6 +296,12 @@ static inline void jw_str(struct jw *w, const char *str)
 	w->comma = true;
 }
 
+/* "key":value members, the key a string literal. */
+#define jw_kv_u64(w, key, v)  do { jw_key(w, key); jw_u64((w), (v)); } while (0)
+#define jw_kv_i64(w, key, v)  do { jw_key(w, key); jw_i64((w), (v)); } while (0)
+#define jw_kv_bool(w, key, v) do { jw_key(w, key); jw_bool((w), (v)); } while (0)
+#define jw_kv_str(w, key, v)  do { jw_key(w, key); jw_str((w), (v)); } while (0)
+
 /* ------------------------------------------------------------------ */
 /* reading                                                             */
 /* ------------------------------------------------------------------ */

@@ -111,12 +111,9 @@ static void reply_send(const struct request *rq, struct reply *r)
 
 static void error_fields(struct jw *w, const char *name, int err, const char *message)
 {
-	jw_key(w, "error");
-	jw_str(w, name);
-	jw_key(w, "errno");
-	jw_i64(w, err);
-	jw_key(w, "message");
-	jw_str(w, message);
+	jw_kv_str(w, "error", name);
+	jw_kv_i64(w, "errno", err);
+	jw_kv_str(w, "message", message);
 }
 
 char *protocol_error_line(const char *name, int err, const char *message)
@@ -252,10 +249,8 @@ static void verb_version(const struct request *rq)
 	struct reply r;
 	struct jw *w = reply_open(&r, rq, true);
 
-	jw_key(w, "version");
-	jw_str(w, PACKAGE_VERSION);
-	jw_key(w, "protocol");
-	jw_i64(w, SHMELECTD_PROTOCOL);
+	jw_kv_str(w, "version", PACKAGE_VERSION);
+	jw_kv_i64(w, "protocol", SHMELECTD_PROTOCOL);
 	reply_send(rq, &r);
 }
 
@@ -271,12 +266,9 @@ static void str_if(struct jw *w, bool has, const char *s)
 static void list_entry(struct jw *w, const char *segment, const struct shmelect_record *rec)
 {
 	jw_open(w);
-	jw_key(w, "segment");
-	jw_str(w, segment);
-	jw_key(w, "election");
-	jw_str(w, rec->election);
-	jw_key(w, "has_holder");
-	jw_bool(w, rec->has_holder);
+	jw_kv_str(w, "segment", segment);
+	jw_kv_str(w, "election", rec->election);
+	jw_kv_bool(w, "has_holder", rec->has_holder);
 	jw_key(w, "holder");
 	str_if(w, rec->has_holder, rec->holder);
 	jw_key(w, "holder_pid");
@@ -284,16 +276,11 @@ static void list_entry(struct jw *w, const char *segment, const struct shmelect_
 		jw_i64(w, rec->holder_pid);
 	else
 		jw_null(w);
-	jw_key(w, "token");
-	jw_u64(w, rec->token);
-	jw_key(w, "term");
-	jw_u64(w, rec->term);
-	jw_key(w, "transitions");
-	jw_u64(w, rec->transitions);
-	jw_key(w, "expired");
-	jw_bool(w, rec->expired);
-	jw_key(w, "members");
-	jw_i64(w, (int)rec->n_members);
+	jw_kv_u64(w, "token", rec->token);
+	jw_kv_u64(w, "term", rec->term);
+	jw_kv_u64(w, "transitions", rec->transitions);
+	jw_kv_bool(w, "expired", rec->expired);
+	jw_kv_i64(w, "members", (int)rec->n_members);
 	jw_close(w);
 }
 
@@ -348,12 +335,9 @@ static void verb_status(const struct request *rq)
 	w = reply_open(&r, rq, true);
 	jw_key(w, "status");
 	jw_open(w);
-	jw_key(w, "segment");
-	jw_str(w, s->conf.name);
-	jw_key(w, "election");
-	jw_str(w, rec.election);
-	jw_key(w, "has_holder");
-	jw_bool(w, rec.has_holder);
+	jw_kv_str(w, "segment", s->conf.name);
+	jw_kv_str(w, "election", rec.election);
+	jw_kv_bool(w, "has_holder", rec.has_holder);
 	jw_key(w, "holder");
 	str_if(w, rec.has_holder, rec.holder);
 	jw_key(w, "holder_pid");
@@ -366,26 +350,16 @@ static void verb_status(const struct request *rq)
 		jw_i64(w, (int)rec.holder_slot);
 	else
 		jw_null(w);
-	jw_key(w, "token");
-	jw_u64(w, rec.token);
-	jw_key(w, "term");
-	jw_u64(w, rec.term);
-	jw_key(w, "transitions");
-	jw_u64(w, rec.transitions);
-	jw_key(w, "acquire_ns");
-	jw_u64(w, rec.acquire_ns);
-	jw_key(w, "renew_ns");
-	jw_u64(w, rec.renew_ns);
-	jw_key(w, "expiry_ns");
-	jw_u64(w, rec.expiry_ns);
-	jw_key(w, "lease_ns");
-	jw_u64(w, rec.lease_ns);
-	jw_key(w, "observed_ns");
-	jw_u64(w, rec.observed_ns);
-	jw_key(w, "expired");
-	jw_bool(w, rec.expired);
-	jw_key(w, "locked_until_ns");
-	jw_u64(w, rec.locked_until_ns);
+	jw_kv_u64(w, "token", rec.token);
+	jw_kv_u64(w, "term", rec.term);
+	jw_kv_u64(w, "transitions", rec.transitions);
+	jw_kv_u64(w, "acquire_ns", rec.acquire_ns);
+	jw_kv_u64(w, "renew_ns", rec.renew_ns);
+	jw_kv_u64(w, "expiry_ns", rec.expiry_ns);
+	jw_kv_u64(w, "lease_ns", rec.lease_ns);
+	jw_kv_u64(w, "observed_ns", rec.observed_ns);
+	jw_kv_bool(w, "expired", rec.expired);
+	jw_kv_u64(w, "locked_until_ns", rec.locked_until_ns);
 	jw_key(w, "advert");
 	str_if(w, rec.has_holder, rec.advert);
 	jw_key(w, "members");
@@ -394,20 +368,13 @@ static void verb_status(const struct request *rq)
 		const struct shmelect_member *m = &s->scratch[i];
 
 		jw_open(w);
-		jw_key(w, "identity");
-		jw_str(w, m->identity);
-		jw_key(w, "pid");
-		jw_i64(w, m->pid);
-		jw_key(w, "slot");
-		jw_i64(w, (int)m->slot);
-		jw_key(w, "lease_ns");
-		jw_u64(w, m->lease_ns);
-		jw_key(w, "joined_ns");
-		jw_u64(w, m->joined_ns);
-		jw_key(w, "priority");
-		jw_i64(w, m->priority);
-		jw_key(w, "is_holder");
-		jw_bool(w, m->is_holder);
+		jw_kv_str(w, "identity", m->identity);
+		jw_kv_i64(w, "pid", m->pid);
+		jw_kv_i64(w, "slot", (int)m->slot);
+		jw_kv_u64(w, "lease_ns", m->lease_ns);
+		jw_kv_u64(w, "joined_ns", m->joined_ns);
+		jw_kv_i64(w, "priority", m->priority);
+		jw_kv_bool(w, "is_holder", m->is_holder);
 		jw_close(w);
 	}
 	jw_close_array(w);
@@ -434,10 +401,8 @@ static void verb_watch(const struct request *rq)
 		return;
 	}
 	w = reply_open(&r, rq, true);
-	jw_key(w, "watching");
-	jw_str(w, rq->election); /* NULL: null */
-	jw_key(w, "seq");
-	jw_i64(w, 0);
+	jw_kv_str(w, "watching", rq->election); /* NULL: null */
+	jw_kv_i64(w, "seq", 0);
 	reply_send(rq, &r);
 	/* from now on the connection carries events only */
 	conn_set_sub(rq->conn, sub);
@@ -454,8 +419,7 @@ static void verb_metrics(const struct request *rq)
 		return;
 	}
 	w = reply_open(&r, rq, true);
-	jw_key(w, "metrics");
-	jw_str(w, text);
+	jw_kv_str(w, "metrics", text);
 	free(text);
 	reply_send(rq, &r);
 }

@@ -111,22 +111,15 @@ void hub_unsubscribe(struct sub *s)
 static void event_body(struct jw *w, const struct event *ev)
 {
 	jw_open(w);
-	jw_key(w, "segment");
-	jw_str(w, ev->segment);
-	jw_key(w, "election");
-	jw_str(w, ev->election);
-	jw_key(w, "holder");
-	jw_str(w, ev->holder); /* NULL: null */
-	jw_key(w, "token");
-	jw_u64(w, ev->token);
-	jw_key(w, "term");
-	jw_u64(w, ev->term);
+	jw_kv_str(w, "segment", ev->segment);
+	jw_kv_str(w, "election", ev->election);
+	jw_kv_str(w, "holder", ev->holder); /* NULL: null */
+	jw_kv_u64(w, "token", ev->token);
+	jw_kv_u64(w, "term", ev->term);
 	if (ev->identity) {
-		jw_key(w, "identity");
-		jw_str(w, ev->identity);
+		jw_kv_str(w, "identity", ev->identity);
 	}
-	jw_key(w, "time_ns");
-	jw_u64(w, ev->time_ns);
+	jw_kv_u64(w, "time_ns", ev->time_ns);
 	jw_close(w);
 }
 

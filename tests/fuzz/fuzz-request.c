@@ -106,19 +106,9 @@
 #include <json-c/json.h>
 
 #include "shmelectd.h"
+#include "fuzz-assert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FZ_ASSERT(cond, ...)                                                            \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "fuzz-request: %s:%d: contract violated: %s: ",  \
-				__FILE__, __LINE__, #cond);                            \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
 
 #define MS UINT64_C(1000000)
 #define LEASE_NS (600000 * MS)

@@ -50,17 +50,7 @@
 
 #include "internal.h"
 #include "fuzz-segment.h"
-
-#define FZ_ASSERT(cond, ...)                                                            \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "fuzz-segment: %s:%d: contract violated: %s: ",  \
-				__FILE__, __LINE__, #cond);                            \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
+#include "fuzz-assert.h"
 
 #define ONE_OF2(r, a, b) ((r) == (a) || (r) == (b))
 #define ONE_OF3(r, a, b, c) (ONE_OF2(r, a, b) || (r) == (c))

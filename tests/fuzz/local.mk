@@ -24,7 +24,7 @@
 
 check_PROGRAMS += tests/fuzz/test-seccomp tests/fuzz/test-corpus tests/fuzz/test-corpus-request
 noinst_PROGRAMS += tests/fuzz/mkcorpus
-noinst_HEADERS += tests/fuzz/fuzz-segment.h
+noinst_HEADERS += tests/fuzz/fuzz-segment.h tests/fuzz/fuzz-assert.h
 
 tests_fuzz_test_seccomp_SOURCES = tests/fuzz/test-seccomp.c
 tests_fuzz_test_seccomp_CFLAGS = $(AM_CFLAGS) $(CRITERION_CFLAGS)
@@ -86,8 +86,8 @@ tests_fuzz_mkcorpus_LDADD = lib/libshmelect-private.la
 # test-corpus-request program above so that `make check` replays them.
 FUZZ_TARGETS = segment request
 fuzz_lib_sources = $(shmelect_sources)
-fuzz_segment_sources = tests/fuzz/fuzz-segment.c tests/fuzz/fuzz-segment.h $(fuzz_lib_sources)
-fuzz_request_sources = tests/fuzz/fuzz-request.c $(fuzz_daemon_sources) $(fuzz_lib_sources)
+fuzz_segment_sources = tests/fuzz/fuzz-segment.c tests/fuzz/fuzz-segment.h tests/fuzz/fuzz-assert.h $(fuzz_lib_sources)
+fuzz_request_sources = tests/fuzz/fuzz-request.c tests/fuzz/fuzz-assert.h $(fuzz_daemon_sources) $(fuzz_lib_sources)
 fuzz_request_env = FUZZ_CPPFLAGS="$(fuzz_request_cppflags) $(SYSTEMD_CFLAGS) $(JSONC_CFLAGS)" \
 	FUZZ_LIBS="$(SYSTEMD_LIBS) $(JSONC_LIBS)"
 

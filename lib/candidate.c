@@ -325,6 +325,7 @@ _public_ int shmelect_candidate_join(struct shmelect_election *e, const char *id
 		free(c);
 		return r;
 	}
+	c->lease = &c->election->rec->lease;
 	c->lease_ns = lease_ns;
 	c->pid = getpid();
 	c->incarnation = process_incarnation();

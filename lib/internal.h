@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "layout.h"
 #include "shmelect.h"
@@ -37,6 +38,7 @@ struct shmelect_election {
 
 struct shmelect_candidate {
 	struct shmelect_election *election;
+	struct lease *lease;        /* == &election->rec->lease (the hot path) */
 	struct shm_slot *slot;
 	uint32_t index;             /* slot index */
 	uint64_t owner;             /* our owner word while we hold the slot */
@@ -49,13 +51,48 @@ struct shmelect_candidate {
 };
 
 /* util.c */
-uint64_t clock_host_ns(void);
+extern int64_t util_timens_offset_ns;
+extern int util_timens_state;
+void util_timens_load(void);
+extern uint64_t *util_incarnation_page;
+uint64_t util_incarnation_slow(void);
+
+/*
+ * CLOCK_MONOTONIC as the host's (see util.c: a time namespace's offset
+ * removed).  Inline: it is on every hot path.  vDSO, no system call; on
+ * x86-64 the vDSO reads the TSC with rdtsc_ordered() (lfence;rdtsc or
+ * rdtscp), so the read happens after every earlier load completed:
+ * shmelect_candidate_leadership() depends on that.
+ */
+static inline uint64_t clock_host_ns(void)
+{
+	struct timespec ts;
+
+	if (_unlikely_(!__atomic_load_n(&util_timens_state, __ATOMIC_ACQUIRE)))
+		util_timens_load();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - util_timens_offset_ns);
+}
+
+/* The process incarnation (see util.c): on the hot path one load of the
+ * page pointer and one of the nonce. */
+static inline uint64_t process_incarnation(void)
+{
+	uint64_t *page = __atomic_load_n(&util_incarnation_page, __ATOMIC_ACQUIRE), v;
+
+	if (_likely_(page)) {
+		v = __atomic_load_n(page, __ATOMIC_RELAXED);
+		if (_likely_(v))
+			return v;
+	}
+	return util_incarnation_slow();
+}
+
 uint64_t clock_realtime_ns(void);
 uint64_t clock_host_to_local(uint64_t host_ns);
 int read_boot_id(uint8_t ret[16]);
 int proc_start_time(pid_t pid, uint64_t *ret);
 int self_pidns(uint64_t *ret);
-uint64_t process_incarnation(void);
 int random_u64(uint64_t *ret);
 uint32_t name_hash(const char *name);
 int check_name(const char *name, size_t max);

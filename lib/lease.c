@@ -162,7 +162,7 @@ _public_ int shmelect_candidate_try_acquire(struct shmelect_candidate *c, uint64
 
 _public_ int shmelect_candidate_renew(struct shmelect_candidate *c)
 {
-	struct shm_election *rec;
+	struct lease *lease;
 	int r;
 
 	r = cand_usable(c);
@@ -170,9 +170,9 @@ _public_ int shmelect_candidate_renew(struct shmelect_candidate *c)
 		return r;
 	if (c->term == 0)
 		return 0;
-	rec = c->election->rec;
+	lease = c->lease;
 	for (;;) {
-		struct lease l = lease_read(&rec->lease), n;
+		struct lease l = lease_read(lease), n;
 		uint64_t now = clock_host_ns();
 
 		if (l.lo != cand_lo(c) || now >= l.hi)
@@ -180,10 +180,10 @@ _public_ int shmelect_candidate_renew(struct shmelect_candidate *c)
 		n.lo = l.lo;
 		n.hi = now + c->lease_ns;
 		if (n.hi <= l.hi)
-			return load_after(&rec->lease.lo, now) == l.lo; /* as in is_leader */
+			return load_after(&lease->lo, now) == l.lo; /* as in is_leader */
 		/* The same word a taker CASes: if it took over after our
 		 * load, this fails and the next round sees lo changed. */
-		if (lease_cas(&rec->lease, l, n))
+		if (lease_cas(lease, l, n))
 			return 1;
 	}
 }
@@ -214,11 +214,31 @@ _public_ int shmelect_candidate_resign(struct shmelect_candidate *c)
 	}
 }
 
-_public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_t *ret_token,
-					   uint64_t *ret_expiry_ns)
+/*
+ * is_leader and leadership: the hot path, inlined into both public
+ * functions (a call from one public function to another would go through
+ * the PLT).  No retry loop, no system call.
+ *
+ * Loads, in order: lo (acquire), hi (acquire), the clock, lo again.
+ *  - The acquire on hi orders the second lo load after it, so if both lo
+ *    loads agree, hi was written in this (term, holder): lo never returns
+ *    to an old value (see PROTOCOL in shmelect(7)).  This is lease_read()'s
+ *    argument with its second lo load moved after the clock.
+ *  - The clock is read after the lease loads (the vDSO's rdtsc_ordered on
+ *    x86-64, isb + cntvct on arm64), and lo is loaded again after the clock
+ *    read has completed (load_after: a data dependency).  An unchanged lo
+ *    means no CAS ended our term before that load, so none ended it before
+ *    the clock value we read: an early end (resign from another thread,
+ *    evict, transfer) or a takeover at expiry (which needs a clock value
+ *    >= hi > now) can only start the next term at a later clock value.
+ * A renew keeps lo and only moves hi; anything that changes lo ends our
+ * term, so a changed lo is a plain "not leader", never a reason to retry.
+ */
+static inline __attribute__((always_inline)) int
+cand_leadership(struct shmelect_candidate *c, uint64_t *ret_token, uint64_t *ret_expiry_ns)
 {
-	struct lease l;
-	uint64_t now, term;
+	const struct lease *lease;
+	uint64_t now, term, lo, hi;
 
 	if (_unlikely_(!c))
 		return -EINVAL;
@@ -227,29 +247,30 @@ _public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_
 	term = __atomic_load_n(&c->term, __ATOMIC_RELAXED);
 	if (_unlikely_(c->incarnation != process_incarnation() || term == 0))
 		return 0;
-	l = lease_read(&c->election->rec->lease);
-	if (l.lo != lease_lo(term, cand_holder(c)))
+	lease = c->lease;
+	lo = __atomic_load_n(&lease->lo, __ATOMIC_ACQUIRE);
+	if (lo != lease_lo(term, cand_holder(c)))
 		return 0;
-	/* The clock is read after the lease loads (vDSO rdtsc_ordered on
-	 * x86-64, isb + cntvct on arm64), and lo is loaded again after the
-	 * clock read has completed (load_after: a data dependency).  An unchanged lo means no CAS ended our
-	 * term before that load, so none ended it before the clock value we
-	 * read: an early end (resign from another thread, evict, transfer) or
-	 * a takeover at expiry (which needs a clock value >= hi > now) can only
-	 * start the next term at a later clock value. */
+	hi = __atomic_load_n(&lease->hi, __ATOMIC_ACQUIRE);
 	now = clock_host_ns();
-	if (now >= l.hi || load_after(&c->election->rec->lease.lo, now) != l.lo)
+	if (now >= hi || load_after(&lease->lo, now) != lo)
 		return 0;
 	if (ret_token)
 		*ret_token = c->election->token_base + term;
 	if (ret_expiry_ns)
-		*ret_expiry_ns = l.hi;
+		*ret_expiry_ns = hi;
 	return 1;
+}
+
+_public_ int shmelect_candidate_leadership(struct shmelect_candidate *c, uint64_t *ret_token,
+					   uint64_t *ret_expiry_ns)
+{
+	return cand_leadership(c, ret_token, ret_expiry_ns);
 }
 
 _public_ int shmelect_candidate_is_leader(struct shmelect_candidate *c)
 {
-	return shmelect_candidate_leadership(c, NULL, NULL);
+	return cand_leadership(c, NULL, NULL);
 }
 
 /*

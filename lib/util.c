@@ -24,10 +24,10 @@
  * published with a release store; racing first callers compute the same
  * value.
  */
-static int64_t timens_offset_ns;
-static int timens_state; /* 0 unknown, 1 known */
+int64_t util_timens_offset_ns;
+int util_timens_state; /* 0 unknown, 1 known */
 
-static void timens_load(void)
+void util_timens_load(void)
 {
 	FILE *f;
 	char line[128];
@@ -42,29 +42,16 @@ static void timens_load(void)
 		}
 		fclose(f);
 	}
-	__atomic_store_n(&timens_offset_ns, off, __ATOMIC_RELAXED);
-	__atomic_store_n(&timens_state, 1, __ATOMIC_RELEASE);
-}
-
-uint64_t clock_host_ns(void)
-{
-	struct timespec ts;
-
-	if (_unlikely_(!__atomic_load_n(&timens_state, __ATOMIC_ACQUIRE)))
-		timens_load();
-	/* vDSO: no system call.  On x86-64 the vDSO reads the TSC with
-	 * rdtsc_ordered() (lfence;rdtsc or rdtscp), so the read happens after
-	 * every earlier load completed: is_leader() depends on that. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - timens_offset_ns);
+	__atomic_store_n(&util_timens_offset_ns, off, __ATOMIC_RELAXED);
+	__atomic_store_n(&util_timens_state, 1, __ATOMIC_RELEASE);
 }
 
 /* A host time as this process's CLOCK_MONOTONIC, for absolute timeouts. */
 uint64_t clock_host_to_local(uint64_t host_ns)
 {
-	if (!__atomic_load_n(&timens_state, __ATOMIC_ACQUIRE))
-		timens_load();
-	return (uint64_t)((int64_t)host_ns + timens_offset_ns);
+	if (!__atomic_load_n(&util_timens_state, __ATOMIC_ACQUIRE))
+		util_timens_load();
+	return (uint64_t)((int64_t)host_ns + util_timens_offset_ns);
 }
 
 uint64_t clock_realtime_ns(void)
@@ -207,7 +194,7 @@ int pid_alive(uint32_t pid, uint64_t pidns, uint64_t start_time)
  * that bypasses pthread_atfork) sees zero there and knows that handles it
  * inherited belong to its parent.  Reading it is one load.
  */
-static uint64_t *incarnation_page;
+uint64_t *util_incarnation_page;
 static pthread_once_t incarnation_once = PTHREAD_ONCE_INIT;
 
 static uint64_t incarnation_fallback;
@@ -224,27 +211,22 @@ static void incarnation_init(void)
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p != MAP_FAILED && madvise(p, 4096, MADV_WIPEONFORK) == 0) {
-		__atomic_store_n(&incarnation_page, (uint64_t *)p, __ATOMIC_RELEASE);
+		__atomic_store_n(&util_incarnation_page, (uint64_t *)p, __ATOMIC_RELEASE);
 		return;
 	}
 	if (p != MAP_FAILED)
 		munmap(p, 4096);
 	pthread_atfork(NULL, NULL, incarnation_child);
-	__atomic_store_n(&incarnation_page, &incarnation_fallback, __ATOMIC_RELEASE);
+	__atomic_store_n(&util_incarnation_page, &incarnation_fallback, __ATOMIC_RELEASE);
 }
 
-uint64_t process_incarnation(void)
+/* process_incarnation()'s first call in a process (or in a forked child) */
+uint64_t util_incarnation_slow(void)
 {
-	uint64_t *page = __atomic_load_n(&incarnation_page, __ATOMIC_ACQUIRE), v;
+	uint64_t v;
 
-	/* the hot path: one load of the page pointer, one of the nonce */
-	if (_likely_(page)) {
-		v = __atomic_load_n(page, __ATOMIC_RELAXED);
-		if (_likely_(v))
-			return v;
-	}
 	pthread_once(&incarnation_once, incarnation_init);
-	v = __atomic_load_n(incarnation_page, __ATOMIC_RELAXED);
+	v = __atomic_load_n(util_incarnation_page, __ATOMIC_RELAXED);
 	if (_unlikely_(v == 0)) {
 		uint64_t n = 0;
 		while (n == 0 && random_u64(&n) < 0)
@@ -253,7 +235,7 @@ uint64_t process_incarnation(void)
 			n = 1;
 		uint64_t zero = 0;
 		/* concurrent first callers in one process agree on one value */
-		if (!__atomic_compare_exchange_n(incarnation_page, &zero, n, false,
+		if (!__atomic_compare_exchange_n(util_incarnation_page, &zero, n, false,
 						 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			n = zero;
 		v = n;

@@ -470,20 +470,20 @@ inline transition(ol, oh, nl, nh)
 	fi
 }
 
-/* lease_read (internal.h:109-121): lo, hi, lo again, until both agree. */
+/* lease_read (internal.h:146-158): lo, hi, lo again, until both agree. */
 inline lease_read(rl, rh)
 {
 	do
-	:: rl = LO;                                     /* internal.h:115 */
-		rh = HI;                                /* internal.h:116 */
-		if                                      /* internal.h:117-119 */
+	:: rl = LO;                                     /* internal.h:152 */
+		rh = HI;                                /* internal.h:153 */
+		if                                      /* internal.h:154-156 */
 		:: LO == rl -> break
 		:: else
 		fi
 	od
 }
 
-/* lease_cas (internal.h:159-162): one cmpxchg16b, a full barrier. */
+/* lease_cas (internal.h:196-199): one cmpxchg16b, a full barrier. */
 inline lease_cas(el, eh, nl, nh, res)
 {
 	d_step {
@@ -727,9 +727,9 @@ inline reap(ri)
 }
 
 /*
- * shmelect_candidate_leadership (lease.c:217-248) for member m in slot s;
- * r = 1 if it reports term t.  The ghost `atclk`: whether lo still named
- * the term at the clock read.
+ * shmelect_candidate_leadership (lease.c:237-263, cand_leadership) for
+ * member m in slot s; r = 1 if it reports term t.  The ghost `atclk`:
+ * whether lo still named the term at the clock read.
  */
 inline is_leader(m, s)
 {
@@ -738,40 +738,33 @@ inline is_leader(m, s)
 	:: EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO) /* (bug) the clock first */
 	:: else
 	fi;
-	/* lease.c:227-230: c->term, then the lease word, one step.  C's
-	 * elector writes lo (CAS) and then c->term, which the model merges;
-	 * a load between the two writes pairs an old c->term with the new
-	 * lo, which never match: is_leader returns 0, as it
-	 * may anyway, so no behaviour that reports is lost. */
-	d_step { t = cterm[m]; l = LO };                /* lease.c:227, internal.h:115 */
+	/* lease.c:247-251: c->term, then lo, one step.  C's elector writes
+	 * lo (CAS) and then c->term, which the model merges; a load between
+	 * the two writes pairs an old c->term with the new lo, which never
+	 * match: is_leader returns 0, as it may anyway, so no behaviour that
+	 * reports is lost. */
+	d_step { t = cterm[m]; l = LO };                /* lease.c:247, :251 */
 	if
-	:: t != 0 ->                                    /* lease.c:228-229 */
-		do                                      /* lease.c:230 lease_read, lo loaded */
-		:: h = HI;                              /* internal.h:116 */
-			if                              /* internal.h:117-119; retry: */
-			:: LO == l -> break             /* the second load is the next */
-			:: else -> l = LO               /* round's first */
-			fi
-		od;
+	:: t != 0 && l == MKLO(t, s + 1) ->             /* lease.c:248-253 */
+		/* lease.c:254: hi, loaded once.  Unlike lease_read there is
+		 * no second lo load before the clock: the reload after it
+		 * (load_after) is what pairs hi with lo. */
+		h = HI;
 		if
-		:: l == MKLO(t, s + 1) ->               /* lease.c:231-232 */
-			if
-			:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:240 */
-			:: else
-			fi;
-			d_step {                        /* lease.c:241-242 load_after: lo again */
-				if
-				:: now < h && RELOADED ->
-					assert(NO_TRUTH || atclk == (EARLY_CLOCK -> l : 1));    /* P1: truth */
-					report(m, t, now);
-					r = 1
-				:: now < h && !RELOADED ->
-					witness(W_INFLIGHT)
-				:: else
-				fi
-			}
+		:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:255 */
 		:: else
-		fi
+		fi;
+		d_step {                                /* lease.c:256 load_after: lo again */
+			if
+			:: now < h && RELOADED ->
+				assert(NO_TRUTH || atclk == (EARLY_CLOCK -> l : 1));    /* P1: truth */
+				report(m, t, now);
+				r = 1
+			:: now < h && !RELOADED ->
+				witness(W_INFLIGHT)
+			:: else
+			fi
+		}
 	:: else
 	fi;
 	if
@@ -859,7 +852,7 @@ proctype member(byte m; byte s0)
 	{
 	if
 	:: m == JOINER ->
-		/* shmelect_candidate_join (candidate.c:299-385) */
+		/* shmelect_candidate_join (candidate.c:299-386) */
 end_join:
 		do
 		:: ANYFREE || REAPABLE ->
@@ -898,7 +891,7 @@ end_join:
 				:: else -> life[s] = 0  /* candidate.c:290 life_stop */
 				fi
 			:: else ->
-				/* -ENOSPC: reclaim dead members' slots (candidate.c:348-356) */
+				/* -ENOSPC: reclaim dead members' slots (candidate.c:349-357) */
 				x = 0;
 				do
 				:: x < NSLOT -> reap(x); x++
@@ -1106,8 +1099,8 @@ end:	do
 		l = 0; h = 0; br = 0
 
 	:: CAN(OP_LEAVE) ->
-		/* shmelect_candidate_leave (candidate.c:387-402), slot_depart (:221-237) */
-		resign(m, s);                           /* candidate.c:396 */
+		/* shmelect_candidate_leave (candidate.c:388-403), slot_depart (:221-237) */
+		resign(m, s);                           /* candidate.c:397 */
 		if
 		:: !FREE_FIRST ->
 			d_step {                        /* candidate.c:226-227 ACTIVE -> LEAVING */

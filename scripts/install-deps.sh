@@ -9,7 +9,6 @@ packages=(
 	automake
 	libtool
 	pkg-config
-	liburcu-dev
 	libsystemd-dev
 	libcriterion-dev
 	libjson-c-dev

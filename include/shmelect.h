@@ -307,6 +307,8 @@ int shmelect_elector_run(struct shmelect_elector *el);
 int shmelect_elector_start(struct shmelect_elector *el);
 /* Ask run() or the background thread to stop; async-signal-safe. */
 int shmelect_elector_stop(struct shmelect_elector *el);
+/* Join the background thread; returns what its run() returned. */
+int shmelect_elector_wait(struct shmelect_elector *el);
 int shmelect_elector_is_leader(struct shmelect_elector *el);
 /* Leader only: hand the lease to the member with this identity, now. */
 int shmelect_elector_handover(struct shmelect_elector *el, const char *identity);

@@ -50,6 +50,7 @@ struct shmelect_elector {
 	uint32_t stop;     /* futex word (private) */
 	pthread_t thread;
 	bool thread_started;
+	bool thread_joined;         /* by shmelect_elector_wait() */
 	int thread_result;
 	char advert[SHMELECT_ADVERT_MAX + 1];
 };
@@ -452,13 +453,34 @@ _public_ int shmelect_elector_stop(struct shmelect_elector *el)
 	return 0;
 }
 
+_public_ int shmelect_elector_wait(struct shmelect_elector *el)
+{
+	int r;
+
+	if (!el)
+		return -EINVAL;
+	/* a forked child has no thread of ours (and must not join its
+	 * parent's thread id) */
+	if (!el->thread_started || el->thread_joined ||
+	    el->cand->incarnation != process_incarnation())
+		return -ECHILD;
+	if (pthread_equal(pthread_self(), el->thread))
+		return -EDEADLK; /* from a callback: the thread would wait for itself */
+	r = pthread_join(el->thread, NULL);
+	if (r)
+		return -r;
+	el->thread_joined = true;
+	/* pthread_join orders the thread's store of its result before us */
+	return el->thread_result;
+}
+
 _public_ struct shmelect_elector *shmelect_elector_free(struct shmelect_elector *el)
 {
 	if (!el)
 		return NULL;
 	if (el->cand->incarnation == process_incarnation()) {
 		shmelect_elector_stop(el);
-		if (el->thread_started)
+		if (el->thread_started && !el->thread_joined)
 			pthread_join(el->thread, NULL);
 		elector_shutdown(el);
 		uint64_t expiry = 0;

@@ -22,5 +22,6 @@ dist_man_MANS += \
 	man/shmelect_elector_run.3 \
 	man/shmelect_elector_start.3 \
 	man/shmelect_elector_stop.3 \
+	man/shmelect_elector_wait.3 \
 	man/shmelect_elector_is_leader.3 \
 	man/shmelect_elector_handover.3

@@ -115,6 +115,146 @@ Test(elector, config_validation, TEST_OPTS, .timeout = 10)
 }
 
 /* ------------------------------------------------------------------ */
+/* The background thread's result (shmelect_elector_wait)               */
+/* ------------------------------------------------------------------ */
+
+static struct shmelect_elector *bg_new(const char *id, uint32_t flags,
+				       const struct shmelect_elector_callbacks *cb, void *ud)
+{
+	struct shmelect_elector_config cfg = {
+		.identity = id,
+		.lease_ns = 200 * MS,
+		.renew_deadline_ns = 100 * MS,
+		.retry_period_ns = 5 * MS,
+		.flags = flags,
+	};
+	struct shmelect_elector *el = NULL;
+
+	cr_assert_eq(shmelect_elector_new(fx_e, &cfg, cb, ud, &el), 0);
+	return el;
+}
+
+static void until_leading(struct shmelect_elector *el)
+{
+	uint64_t end = shmelect_now_ns() + GIVE_UP;
+
+	while (shmelect_elector_is_leader(el) != 1) {
+		cr_assert_lt(shmelect_now_ns(), end, "the elector never led");
+		sleep_ns(MS);
+	}
+}
+
+Test(elector, wait_joins_a_stopped_thread, TEST_OPTS, .timeout = 20)
+{
+	struct shmelect_elector *el = bg_new("w", 0, NULL, NULL);
+	struct shmelect_record rec;
+
+	cr_expect_eq(shmelect_elector_wait(NULL), -EINVAL);
+	cr_expect_eq(shmelect_elector_wait(el), -ECHILD, "no thread started yet");
+	cr_assert_eq(shmelect_elector_start(el), 0);
+	until_leading(el);
+	cr_assert_eq(shmelect_elector_stop(el), 0);
+	cr_expect_eq(shmelect_elector_wait(el), 0, "stopped: run() returned 0");
+	/* the runner resigned when it returned */
+	rec = observe(fx_e);
+	cr_expect_eq(rec.has_holder, 0);
+	cr_expect_eq(shmelect_elector_is_leader(el), 0);
+	cr_expect_eq(shmelect_elector_wait(el), -ECHILD, "already waited for");
+	cr_expect_eq(shmelect_elector_start(el), -EBUSY, "a stopped elector is not started again");
+	cr_assert_null(shmelect_elector_free(el), "free after wait joins nothing twice");
+}
+
+/* SHMELECT_ELECTOR_ONCE: the thread ends by itself when the elector loses
+ * its lease; wait returns without a stop. */
+Test(elector, wait_returns_when_a_once_elector_finishes, TEST_OPTS, .timeout = 20)
+{
+	struct evlog *log = evlog_new();
+	struct shmelect_elector *el = bg_new("once", SHMELECT_ELECTOR_ONCE, &log_callbacks, log);
+
+	cr_assert_eq(shmelect_elector_start(el), 0);
+	until_leading(el);
+	cr_assert_eq(shmelect_election_evict(fx_e), 1);
+	cr_expect_eq(shmelect_elector_wait(el), 0);
+	cr_expect_geq(ev_find(log, 0, EV_STOPPED), 0, "stopped_leading before the thread ended");
+	cr_assert_null(shmelect_elector_free(el));
+}
+
+/* A failing round ends the thread; wait reports the error.  The slot of
+ * the elector's member, a follower, is taken from it (as a reaper would
+ * wrongly do); when the holder resigns, its next round fails. */
+Test(elector, wait_reports_a_failed_round, TEST_OPTS, .timeout = 20)
+{
+	struct shmelect_elector *el = bg_new("fail", 0, NULL, NULL);
+	struct shmelect_candidate *c = shmelect_elector_candidate(el);
+	struct shmelect_candidate *holder = join(fx_e, "holder", 10 * SEC);
+	uint64_t tok;
+
+	cr_assert_eq(shmelect_candidate_try_acquire(holder, &tok), 1);
+	cr_assert_eq(shmelect_elector_start(el), 0);
+	wait_for_waiters(fx_e, 1);
+	__atomic_store_n(&c->slot->owner, (uint64_t)SLOT_FREE, __ATOMIC_SEQ_CST);
+	cr_assert_eq(shmelect_candidate_resign(holder), 1);
+	cr_expect_eq(shmelect_elector_wait(el), -EIDRM, "the round's error, from the thread");
+	cr_expect_eq(shmelect_elector_is_leader(el), 0);
+	cr_expect_eq(observe(fx_e).has_holder, 0, "the failed elector took nothing");
+	__atomic_store_n(&c->slot->owner, c->owner, __ATOMIC_SEQ_CST); /* so that leave frees it */
+	cr_assert_null(shmelect_elector_free(el));
+	shmelect_candidate_leave(holder);
+}
+
+/* A forked child has no thread of the elector: it cannot join its
+ * parent's thread. */
+Test(elector, wait_in_a_forked_child_is_echild, TEST_OPTS, .timeout = 20)
+{
+	struct shmelect_elector *el = bg_new("fork", 0, NULL, NULL);
+	pid_t pid;
+
+	cr_assert_eq(shmelect_elector_start(el), 0);
+	until_leading(el);
+	pid = fx_fork();
+	if (pid == 0) {
+		CHILD_CHECK(shmelect_elector_wait(el) == -ECHILD, 2);
+		_exit(0);
+	}
+	cr_assert_eq(fx_reap(pid), 0);
+	cr_expect_eq(shmelect_elector_is_leader(el), 1, "the child changed the parent's lease");
+	cr_assert_eq(shmelect_elector_stop(el), 0);
+	cr_expect_eq(shmelect_elector_wait(el), 0);
+	cr_assert_null(shmelect_elector_free(el));
+}
+
+struct in_callback {
+	struct shmelect_elector *el;
+	int r;
+};
+
+static void cb_wait_in_callback(struct shmelect_elector *el, uint64_t token, void *ud)
+{
+	struct in_callback *x = ud;
+
+	(void)token;
+	__atomic_store_n(&x->r, shmelect_elector_wait(el), __ATOMIC_RELEASE);
+}
+
+Test(elector, wait_from_a_callback_is_refused, TEST_OPTS, .timeout = 20)
+{
+	static const struct shmelect_elector_callbacks cb = { .started_leading = cb_wait_in_callback };
+	struct in_callback x = { .r = 1 };
+	struct shmelect_elector *el = bg_new("cb", 0, &cb, &x);
+	uint64_t end = shmelect_now_ns() + GIVE_UP;
+
+	cr_assert_eq(shmelect_elector_start(el), 0);
+	while (__atomic_load_n(&x.r, __ATOMIC_ACQUIRE) == 1) {
+		cr_assert_lt(shmelect_now_ns(), end, "started_leading never ran");
+		sleep_ns(MS);
+	}
+	cr_expect_eq(x.r, -EDEADLK);
+	cr_assert_eq(shmelect_elector_stop(el), 0);
+	cr_expect_eq(shmelect_elector_wait(el), 0);
+	cr_assert_null(shmelect_elector_free(el));
+}
+
+/* ------------------------------------------------------------------ */
 /* Callback order and tokens (step-driven)                              */
 /* ------------------------------------------------------------------ */
 

@@ -138,6 +138,8 @@ static void print_table(void)
 
 	printf("\nRatios (medians, this run):\n");
 	ratio_line("is_leader / floor (clock + load)", "is_leader", "floor: vDSO clock + load", "<= 1.2");
+	ratio_line("is_leader's sequence, bare / floor", "floor: is_leader's sequence, bare",
+		   "floor: vDSO clock + load", "-");
 	ratio_line("renew / floor (clock + 16-byte CAS)", "renew", "floor: vDSO clock + 16-byte CAS", "<= 1.3");
 	ratio_line("flock lock+unlock / renew", "flock lock+unlock", "renew", ">= 25");
 	ratio_line("OFD lock+unlock / renew", "OFD lock+unlock", "renew", "-");

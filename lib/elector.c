@@ -49,8 +49,7 @@ struct shmelect_elector {
 
 	uint32_t stop;     /* futex word (private) */
 	pthread_t thread;
-	bool thread_started;
-	bool thread_joined;         /* by shmelect_elector_wait() */
+	int thread_state;           /* enum thread_state, atomic */
 	int thread_result;
 	char advert[SHMELECT_ADVERT_MAX + 1];
 };
@@ -418,26 +417,39 @@ _public_ int shmelect_elector_run(struct shmelect_elector *el)
 	return r < 0 ? r : 0;
 }
 
+/* The thread of shmelect_elector_start(): none yet, running (or ended,
+ * not yet joined), joined (by shmelect_elector_wait(), or being joined). */
+enum thread_state { THREAD_NONE, THREAD_STARTED, THREAD_JOINED };
+
+/* The elector whose rounds this thread runs in shmelect_elector_start()'s
+ * thread, so that wait() from one of its callbacks is refused rather than
+ * waiting for itself. */
+static __thread struct shmelect_elector *runner_of_this_thread;
+
 static void *elector_thread(void *arg)
 {
 	struct shmelect_elector *el = arg;
 
+	runner_of_this_thread = el;
 	el->thread_result = shmelect_elector_run(el);
 	return NULL;
 }
 
 _public_ int shmelect_elector_start(struct shmelect_elector *el)
 {
-	int r;
+	int expected = THREAD_NONE, r;
 
 	if (!el)
 		return -EINVAL;
-	if (el->thread_started)
+	/* published before the thread exists: its callbacks may see it */
+	if (!__atomic_compare_exchange_n(&el->thread_state, &expected, THREAD_STARTED, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return -EBUSY;
 	r = pthread_create(&el->thread, NULL, elector_thread, el);
-	if (r)
+	if (r) {
+		__atomic_store_n(&el->thread_state, THREAD_NONE, __ATOMIC_RELEASE);
 		return -r;
-	el->thread_started = true;
+	}
 	return 0;
 }
 
@@ -455,21 +467,23 @@ _public_ int shmelect_elector_stop(struct shmelect_elector *el)
 
 _public_ int shmelect_elector_wait(struct shmelect_elector *el)
 {
-	int r;
+	int expected = THREAD_STARTED, r;
 
 	if (!el)
 		return -EINVAL;
 	/* a forked child has no thread of ours (and must not join its
 	 * parent's thread id) */
-	if (!el->thread_started || el->thread_joined ||
-	    el->cand->incarnation != process_incarnation())
-		return -ECHILD;
-	if (pthread_equal(pthread_self(), el->thread))
+	if (el->cand->incarnation != process_incarnation())
+		return -ESTALE;
+	if (runner_of_this_thread == el)
 		return -EDEADLK; /* from a callback: the thread would wait for itself */
+	/* one waiter joins; a second one, or a wait without a thread, is told */
+	if (!__atomic_compare_exchange_n(&el->thread_state, &expected, THREAD_JOINED, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -ECHILD;
 	r = pthread_join(el->thread, NULL);
 	if (r)
-		return -r;
-	el->thread_joined = true;
+		return -r; /* not for a joinable thread of ours and another caller */
 	/* pthread_join orders the thread's store of its result before us */
 	return el->thread_result;
 }
@@ -480,7 +494,7 @@ _public_ struct shmelect_elector *shmelect_elector_free(struct shmelect_elector 
 		return NULL;
 	if (el->cand->incarnation == process_incarnation()) {
 		shmelect_elector_stop(el);
-		if (el->thread_started && !el->thread_joined)
+		if (__atomic_load_n(&el->thread_state, __ATOMIC_ACQUIRE) == THREAD_STARTED)
 			pthread_join(el->thread, NULL);
 		elector_shutdown(el);
 		uint64_t expiry = 0;

@@ -224,13 +224,17 @@ _public_ int shmelect_candidate_resign(struct shmelect_candidate *c)
  *    loads agree, hi was written in this (term, holder): lo never returns
  *    to an old value (see PROTOCOL in shmelect(7)).  This is lease_read()'s
  *    argument with its second lo load moved after the clock.
- *  - The clock is read after the lease loads (the vDSO's rdtsc_ordered on
- *    x86-64, isb + cntvct on arm64), and lo is loaded again after the clock
- *    read has completed (load_after: a data dependency).  An unchanged lo
- *    means no CAS ended our term before that load, so none ended it before
- *    the clock value we read: an early end (resign from another thread,
- *    evict, transfer) or a takeover at expiry (which needs a clock value
- *    >= hi > now) can only start the next term at a later clock value.
+ *  - The clock is read after the first lo load (the vDSO's rdtsc_ordered
+ *    on x86-64; on arm64 the acquire orders the vDSO's seqcount loads
+ *    after it, and the vDSO branches on those before isb + cntvct), and lo
+ *    is loaded again after the clock read has completed (load_after: a
+ *    data dependency).  hi needs no order against the clock: it only has
+ *    to sit between the two lo loads, so that n < h <= the term's last
+ *    expiry.  An unchanged lo means no CAS ended our term before that
+ *    load, so none ended it before the clock value we read: an early end
+ *    (resign from another thread, evict, transfer) or a takeover at expiry
+ *    (which needs a clock value >= hi > now) can only start the next term
+ *    at a later clock value.
  * A renew keeps lo and only moves hi; anything that changes lo ends our
  * term, so a changed lo is a plain "not leader", never a reason to retry.
  */

@@ -727,7 +727,7 @@ inline reap(ri)
 }
 
 /*
- * shmelect_candidate_leadership (lease.c:237-263, cand_leadership) for
+ * shmelect_candidate_leadership (lease.c:241-267, cand_leadership) for
  * member m in slot s; r = 1 if it reports term t.  The ghost `atclk`:
  * whether lo still named the term at the clock read.
  */
@@ -738,23 +738,23 @@ inline is_leader(m, s)
 	:: EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO) /* (bug) the clock first */
 	:: else
 	fi;
-	/* lease.c:247-251: c->term, then lo, one step.  C's elector writes
+	/* lease.c:251-255: c->term, then lo, one step.  C's elector writes
 	 * lo (CAS) and then c->term, which the model merges; a load between
 	 * the two writes pairs an old c->term with the new lo, which never
 	 * match: is_leader returns 0, as it may anyway, so no behaviour that
 	 * reports is lost. */
-	d_step { t = cterm[m]; l = LO };                /* lease.c:247, :251 */
+	d_step { t = cterm[m]; l = LO };                /* lease.c:251, :255 */
 	if
-	:: t != 0 && l == MKLO(t, s + 1) ->             /* lease.c:248-253 */
-		/* lease.c:254: hi, loaded once.  Unlike lease_read there is
+	:: t != 0 && l == MKLO(t, s + 1) ->             /* lease.c:252-257 */
+		/* lease.c:258: hi, loaded once.  Unlike lease_read there is
 		 * no second lo load before the clock: the reload after it
 		 * (load_after) is what pairs hi with lo. */
 		h = HI;
 		if
-		:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:255 */
+		:: !EARLY_CLOCK -> CLOCK_READ_AT(now, atclk, LO == l)   /* lease.c:259 */
 		:: else
 		fi;
-		d_step {                                /* lease.c:256 load_after: lo again */
+		d_step {                                /* lease.c:260 load_after: lo again */
 			if
 			:: now < h && RELOADED ->
 				assert(NO_TRUTH || atclk == (EARLY_CLOCK -> l : 1));    /* P1: truth */

@@ -50,10 +50,15 @@ test_scripts += \
 	tests/test-daemon.sh \
 	tests/test-daemon-reaper.sh \
 	tests/test-daemon-badinput.sh \
-	tests/test-daemon-systemd.sh
+	tests/test-daemon-systemd.sh \
+	tests/test-example-python.sh
 EXTRA_DIST += tests/daemon-lib.sh
 
 # The shell tests run the daemon and the helper from the build tree.
 tests/test-daemon.log tests/test-daemon-reaper.log tests/test-daemon-badinput.log \
 tests/test-daemon-systemd.log: daemon/shmelectd$(EXEEXT) tests/daemon-helper$(EXEEXT) \
 	units/shmelectd.service
+tests/test-example-python.log: daemon/shmelectd$(EXEEXT) tests/daemon-helper$(EXEEXT)
+
+# A Python client of the socket (standard library only), run by the test above.
+EXTRA_DIST += examples/shmelect-watch.py

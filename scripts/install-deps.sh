@@ -16,6 +16,7 @@ packages=(
 	spin
 	socat
 	jq
+	python3 # examples/shmelect-watch.py and its test
 	strace
 	procps
 	util-linux

@@ -38,7 +38,8 @@ struct request {
 	bool has_id;
 	const char *id;         /* the id's JSON text, as json-c writes it */
 	size_t id_len;
-	const char *segment;
+	const char *segment;    /* SHMELECT_DEFAULT_SEGMENT when absent */
+	bool segment_given;     /* the request named it (list filters by it) */
 	const char *election;   /* NULL: absent */
 	const char *to;
 	bool force;
@@ -287,14 +288,21 @@ static void list_entry(struct jw *w, const char *segment, const struct shmelect_
 static void verb_list(const struct request *rq)
 {
 	struct reply r;
-	struct jw *w = reply_open(&r, rq, true);
 	struct daemon *d = rq->d;
+	struct jw *w;
 
+	/* with "segment", that segment's elections only */
+	if (rq->segment_given && !req_segment(rq))
+		return;
+	w = reply_open(&r, rq, true);
 	jw_key(w, "elections");
 	jw_open_array(w);
 
 	for (size_t i = 0; i < d->n_segs; i++) {
 		struct segment *s = d->segs[i];
+
+		if (rq->segment_given && strcmp(s->conf.name, rq->segment))
+			continue;
 
 		/* creating an election does not move the change word (only
 		 * what happens in it does): look for new ones now */
@@ -595,6 +603,8 @@ static int request_from_flat(struct request *rq, struct jr_member *m, int n, con
 				return -1;
 			((char *)m->value)[m->value_len] = 0; /* its closing quote */
 			*field = m->value;
+			if (field == &rq->segment)
+				rq->segment_given = true;
 		} else if (KEY_IS(m, "force")) {
 			if (m->type != JR_TRUE && m->type != JR_FALSE && m->type != JR_NULL)
 				return -1;
@@ -610,7 +620,7 @@ static int request_from_flat(struct request *rq, struct jr_member *m, int n, con
 void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t len)
 {
 	struct request rq = { .d = d, .conn = c, .segment = SHMELECT_DEFAULT_SEGMENT };
-	const char *verb = NULL;
+	const char *verb = NULL, *segment = NULL;
 	struct jr_member m[8];
 	char copy[SHMELECTD_LINE_MAX + 1];
 	json_object *req, *f, *id;
@@ -684,9 +694,13 @@ void protocol_handle(struct daemon *d, struct conn *c, const char *line, size_t 
 		reply_error(&rq, EINVAL, "missing \"verb\" (a string)");
 		goto out;
 	}
-	if (get_string(req, "segment", &rq.segment) < 0) {
+	if (get_string(req, "segment", &segment) < 0) {
 		reply_error(&rq, EINVAL, "\"segment\" must be a string");
 		goto out;
+	}
+	if (segment) {
+		rq.segment = segment;
+		rq.segment_given = true;
 	}
 	if (get_string(req, "election", &rq.election) < 0) {
 		reply_error(&rq, EINVAL, "\"election\" must be a string");

@@ -8,7 +8,13 @@ daemon=$builddir/daemon/shmelectd
 [ -x "$daemon" ] || skip "shmelectd is not built in this tree ($daemon)"
 
 sock=$tmp/shmelectd.sock
-"$daemon" --socket "$sock" --state-dir "$tmp/state" --segment "$seg" 2>"$tmp/shmelectd.log" &
+# two segments: list shows the elections of the one asked for (as direct
+# mode does), not the other's
+seg2=$seg-2
+rm_seg2() { rm -f "/dev/shm/$seg2"; }
+cleanup_hooks+=(rm_seg2)
+"$daemon" --socket "$sock" --state-dir "$tmp/state" --segment "$seg" --segment "$seg2" \
+	2>"$tmp/shmelectd.log" &
 daemon_pid=$!
 bg_pids+=("$daemon_pid")
 wait_for 20 test -S "$sock" || { cat "$tmp/shmelectd.log"; fail "shmelectd did not listen on $sock"; }
@@ -16,6 +22,9 @@ export SHMELECT_SOCKET=$sock
 
 start_run demo a -- sleep 1000
 wait_for 20 holder_is demo a || fail "a never led"
+SHMELECT_SEGMENT=$seg2 start_run elsewhere z -- sleep 1000
+wait_for 20 bash -c "SHMELECT_SEGMENT='$seg2' '$ctl' --direct list | grep -q ' elsewhere  *z '" ||
+	fail "z never led in $seg2"
 start_run demo b --advert b:1 -- sleep 1000
 wait_for 20 bash -c "[ \"\$('$ctl' --direct --json status demo | jq '.status.members | length')\" = 2 ]" ||
 	fail "b never joined"

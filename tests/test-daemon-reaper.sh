@@ -108,6 +108,12 @@ start_daemon --config "$TMP/big.conf"
 "$HELPER" mkelections "$SEG-big" 4096 >/dev/null || fail "cannot create 4096 elections"
 n=$(req '{"verb":"list"}' | jq "[.elections[] | select(.segment == \"$SEG-big\")] | length")
 [ "$n" = 4096 ] || fail "the daemon tracks $n elections, not 4096"
+# "segment" filters the list: the other segment's only, and none of these
+n=$(req "{\"verb\":\"list\",\"segment\":\"$SEG-big\"}" |
+	jq "[.elections[] | select(.segment == \"$SEG-big\")] | length, (.elections | length)" | sort -u)
+[ "$n" = 4096 ] || fail "list of segment $SEG-big: $n"
+n=$(req "{\"verb\":\"list\",\"segment\":\"$SEG\"}" | jq "[.elections[] | select(.segment != \"$SEG\")] | length")
+[ "$n" = 0 ] || fail "list of segment $SEG has $n elections of other segments"
 switches() {
 	cat /proc/"$DPID"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'
 }

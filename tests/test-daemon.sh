@@ -135,7 +135,14 @@ r=$(req "{\"verb\":\"status\",\"segment\":\"$SEG\",\"election\":\"nope\"}")
 echo "$r" | jq -e '.ok == false and .error == "ENOENT" and .errno == 2' >/dev/null ||
 	fail "status of an unknown election: $r"
 r=$(req '{"verb":"list","segment":"nope"}')
-echo "$r" | jq -e '.ok' >/dev/null || fail "list ignores segment: $r"
+echo "$r" | jq -e '.ok == false and .error == "ENOENT"' >/dev/null || fail "list of an unknown segment: $r"
+all=$(req '{"verb":"list"}' | jq -c .elections)
+# the same filter through both readers: a flat request, and one with blanks
+# (which the daemon hands to json-c)
+for q in "{\"verb\":\"list\",\"segment\":\"$SEG\"}" "{ \"verb\": \"list\", \"segment\": \"$SEG\" }"; do
+	r=$(req "$q" | jq -c .elections)
+	[ "$r" = "$all" ] && [ "$r" != "[]" ] || fail "list of segment $SEG ($q): $r, all: $all"
+done
 r=$(req '{"verb":"watch","segment":"nope"}')
 echo "$r" | jq -e '.error == "ENOENT"' >/dev/null || fail "watch of an unknown segment: $r"
 ok "errors: ENOENT, ESRCH, EINVAL"

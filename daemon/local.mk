@@ -46,12 +46,13 @@ tests_test_daemon_json_SOURCES = tests/test-daemon-json.c daemon/jsonlite.h
 tests_test_daemon_json_CFLAGS = $(test_cflags) $(JSONC_CFLAGS) -I$(top_srcdir)/daemon
 tests_test_daemon_json_LDADD = $(test_ldadd) $(JSONC_LIBS)
 
-test_scripts += \
+daemon_test_scripts = \
 	tests/test-daemon.sh \
 	tests/test-daemon-reaper.sh \
 	tests/test-daemon-badinput.sh \
 	tests/test-daemon-systemd.sh \
 	tests/test-example-python.sh
+test_scripts += $(daemon_test_scripts)
 EXTRA_DIST += tests/daemon-lib.sh
 
 # The shell tests run the daemon and the helper from the build tree.

@@ -1,27 +1,32 @@
 #!/bin/bash
 # The test command: install dependencies, build, run every test, summarise.
 #
-#   ./scripts/test.sh          two passes: the normal build in build/, then
-#                              ASan + UBSan in build-asan/, each with make check
+#   ./scripts/test.sh          three passes, each with make check: the normal
+#                              build in build/, ASan + UBSan in build-asan/,
+#                              and ThreadSanitizer in build-tsan/ (there make
+#                              check runs the tests of the threaded programs
+#                              only; see Makefile.am)
 #   ./scripts/test.sh --quick  the normal pass only
 #   ./scripts/test.sh --asan   the ASan + UBSan pass only
+#   ./scripts/test.sh --tsan   the ThreadSanitizer pass only
 #
 # The last line of output is always "N passed, N failed[, N skipped]", the
 # sum over the passes that ran, counted per test case from automake's .trs
 # files (each Criterion test case is one TAP result).  In the sanitizer
-# pass every sanitizer report also counts as one failure: reports go to
+# passes every sanitizer report also counts as one failure: reports go to
 # files (log_path), so that one from a child process whose exit status a
 # test does not look at -- a forked or exec'd helper, a chaos candidate --
 # is not lost.  Exits non-zero if anything failed or nothing ran.
 set -uo pipefail
 
-usage() { echo "usage: $0 [--quick | --asan]" >&2; exit 2; }
+usage() { echo "usage: $0 [--quick | --asan | --tsan]" >&2; exit 2; }
 
-passes=(normal asan)
+passes=(normal asan tsan)
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) passes=(normal) ;;
 	--asan) passes=(asan) ;;
+	--tsan) passes=(tsan) ;;
 	-h|--help) usage ;;
 	*) usage ;;
 	esac
@@ -49,7 +54,7 @@ die() {
 ./scripts/install-deps.sh || die "installing dependencies failed"
 
 if [ -f config.status ]; then
-	die "the source tree is configured in-tree; run 'make distclean' there first (test.sh builds in build/ and build-asan/)"
+	die "the source tree is configured in-tree; run 'make distclean' there first (test.sh builds in build/, build-asan/ and build-tsan/)"
 fi
 
 ./autogen.sh || die "autogen.sh failed"
@@ -59,7 +64,11 @@ fi
 # stop on the first report even if built otherwise).
 base_asan_options=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 base_ubsan_options=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# TSan: every report is counted from its file; a process with reports
+# exits 66 at the end, so the test that ran it fails as well
+base_tsan_options=${TSAN_OPTIONS:-halt_on_error=0:exitcode=66:second_deadlock_stack=1}
 export ASAN_OPTIONS=$base_asan_options UBSAN_OPTIONS=$base_ubsan_options
+export TSAN_OPTIONS=$base_tsan_options
 # (the sanitizer pass adds log_path for make check only: a leak report from
 # one of configure's test programs is not a test failure)
 
@@ -69,6 +78,7 @@ export ASAN_OPTIONS=$base_asan_options UBSAN_OPTIONS=$base_ubsan_options
 # in libcriterion, which has no symbols for lsan.supp to name; seen with
 # Criterion 2.4.1 when several tests run in parallel).
 is_sanitizer_error() {
+	grep -qE 'ThreadSanitizer' "$1" && return 0 # a warning, or TSan dying
 	grep -qE 'ERROR: |runtime error:|^SUMMARY: ' "$1" || return 1
 	grep -qE 'ERROR: (AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:' "$1" && return 0
 	awk '/^(Direct|Indirect) leak of/ { leaks++; getline; getline; if ($0 ~ /libcriterion\.so/) crit++ }
@@ -115,6 +125,11 @@ run_pass() {
 		UBSAN_OPTIONS="$base_ubsan_options:log_path=$sanlogs/ubsan:log_exe_name=1" \
 		SHMELECT_MODEL_CHECK=skip \
 			make -j2 check
+	elif [ "$name" = tsan ]; then
+		rm -rf "$sanlogs"
+		mkdir -p "$sanlogs"
+		TSAN_OPTIONS="$base_tsan_options:log_path=$sanlogs/tsan:log_exe_name=1" \
+			make -j2 check
 	else
 		make -j2 check
 	fi
@@ -129,7 +144,7 @@ run_pass() {
 		f=$(grep -cxE 'FAIL|ERROR|XPASS' <<<"$results")
 		s=$(grep -cx 'SKIP' <<<"$results")
 	fi
-	if [ "$name" = asan ]; then
+	if [ "$name" != normal ]; then
 		while IFS= read -r -d '' r; do
 			is_sanitizer_error "$r" && reports+=("$r")
 		done < <(find "$sanlogs" -type f -print0 | sort -z)
@@ -180,6 +195,7 @@ for pass in "${passes[@]}"; do
 	case $pass in
 	normal) run_pass normal build ;;
 	asan) run_pass asan build-asan --enable-asan --enable-ubsan ;;
+	tsan) run_pass tsan build-tsan --enable-tsan ;;
 	esac
 done
 

@@ -110,7 +110,7 @@ n=$(req '{"verb":"list"}' | jq "[.elections[] | select(.segment == \"$SEG-big\")
 [ "$n" = 4096 ] || fail "the daemon tracks $n elections, not 4096"
 # "segment" filters the list: the other segment's only, and none of these
 n=$(req "{\"verb\":\"list\",\"segment\":\"$SEG-big\"}" |
-	jq "[.elections[] | select(.segment == \"$SEG-big\")] | length, (.elections | length)" | sort -u)
+	jq "([.elections[] | select(.segment == \"$SEG-big\")] | length), (.elections | length)" | sort -u)
 [ "$n" = 4096 ] || fail "list of segment $SEG-big: $n"
 n=$(req "{\"verb\":\"list\",\"segment\":\"$SEG\"}" | jq "[.elections[] | select(.segment != \"$SEG\")] | length")
 [ "$n" = 0 ] || fail "list of segment $SEG has $n elections of other segments"
@@ -122,8 +122,10 @@ sleep 1 # let the daemon finish with the list connection and go to sleep
 s1=$(switches) c1=$(cpu)
 sleep 2
 s2=$(switches) c2=$(cpu)
-# any timer, poll or spurious wake-up would count a context switch
-[ "$s1" = "$s2" ] || fail "the idle daemon woke up: $s1 -> $s2 context switches"
+# any timer, poll or spurious wake-up would count a context switch (not
+# under ThreadSanitizer, whose runtime has a thread of its own that wakes)
+[ "$s1" = "$s2" ] || [ -n "${SHMELECT_TSAN:-}" ] ||
+	fail "the idle daemon woke up: $s1 -> $s2 context switches"
 ok "4096 idle elections: no wake-up ($s1 context switches before and after; cpu ticks $c1 -> $c2)"
 
 stop_daemon || fail "daemon did not exit cleanly on SIGTERM"

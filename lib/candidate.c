@@ -117,6 +117,8 @@ int slot_reap_if_dead(struct shmelect_election *e, uint32_t i)
 	/* LEAVING: ours, or left by a leaver or a reaper that died */
 	if (slot_free_recheck(e, i, w) < 0)
 		return -EBADMSG;
+	/* the dead member's share of the waiter count (killed asleep) */
+	sleepers_reclaim(e, slot, w);
 	return slot_free(e, i, w) ? 1 : 0;
 }
 
@@ -271,6 +273,9 @@ static int slot_claim(struct shmelect_election *e, struct shmelect_candidate *c,
 		slot->lock_delay_ns = 0;
 		slot->acquire_term = 0;
 		slot->waiting = 0;
+		/* atomic: a reaper of the slot's previous member may still
+		 * compare it with that member's tag */
+		__atomic_store_n(&slot->sleepers, sleepers_word(gen, 0), __ATOMIC_RELAXED);
 		slot_mutex_init(slot);
 		c->slot = slot;
 		c->index = i;

@@ -403,14 +403,14 @@ _public_ int shmelect_elector_run(struct shmelect_elector *el)
 			/* woken early by evict/handover requests (change word)
 			 * or stop; else at the next renew */
 			uint32_t ch;
-			__atomic_fetch_add(&rec->waiters, 1, __ATOMIC_SEQ_CST);
+			waiters_enter(el->election, el->cand);
 			ch = __atomic_load_n(&rec->change, __ATOMIC_SEQ_CST);
 			if (!__atomic_load_n(&rec->handover, __ATOMIC_ACQUIRE) &&
 			    shmelect_candidate_is_leader(el->cand) == 1)
 				sleep_on(&rec->change, ch, NULL, 0, &el->stop, 0, next);
-			__atomic_fetch_sub(&rec->waiters, 1, __ATOMIC_SEQ_CST);
+			waiters_leave(el->election, el->cand);
 		} else {
-			follower_sleep(el->election, follower_check, el, &el->stop, 0, next);
+			follower_sleep(el->election, el->cand, follower_check, el, &el->stop, 0, next);
 		}
 	}
 	elector_shutdown(el);

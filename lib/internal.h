@@ -124,8 +124,12 @@ int life_start(struct shmelect_candidate *c);
 void life_stop(struct shmelect_candidate *c);
 void sleep_on(uint32_t *change, uint32_t change_val, uint32_t *life, uint32_t life_val,
 	      uint32_t *extra, uint32_t extra_val, uint64_t deadline);
-int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct lease *seen),
-		   void *ud, uint32_t *extra, uint32_t extra_val, uint64_t deadline);
+int follower_sleep(struct shmelect_election *e, struct shmelect_candidate *c,
+		   int (*check)(void *ud, struct lease *seen), void *ud, uint32_t *extra,
+		   uint32_t extra_val, uint64_t deadline);
+void waiters_enter(struct shmelect_election *e, struct shmelect_candidate *c);
+void waiters_leave(struct shmelect_election *e, struct shmelect_candidate *c);
+void sleepers_reclaim(struct shmelect_election *e, struct shm_slot *slot, uint64_t owner);
 
 /* candidate.c */
 int slot_reap_if_dead(struct shmelect_election *e, uint32_t i);

@@ -101,6 +101,17 @@ enum {
 static inline unsigned slot_state(uint64_t w) { return (unsigned)(w & SLOT_STATE_MASK); }
 static inline uint32_t slot_pid(uint64_t w) { return (uint32_t)((w >> SLOT_PID_SHIFT) & SLOT_PID_MASK); }
 static inline uint64_t slot_gen(uint64_t w) { return w >> SLOT_GEN_SHIFT; }
+
+/* A slot's sleepers word: the member's generation and how many of the
+ * election's waiters it accounts for, so that a reaper can take back those
+ * of a member that died asleep (and only that member's). */
+#define SLEEPERS_COUNT_BITS 24
+#define SLEEPERS_COUNT_MASK ((UINT64_C(1) << SLEEPERS_COUNT_BITS) - 1)
+static inline uint64_t sleepers_word(uint64_t gen, uint64_t n)
+{
+	return gen << SLEEPERS_COUNT_BITS | (n & SLEEPERS_COUNT_MASK);
+}
+static inline uint64_t sleepers_gen(uint64_t v) { return v >> SLEEPERS_COUNT_BITS; }
 static inline uint64_t slot_word(uint64_t gen, uint32_t pid, unsigned st)
 {
 	return gen << SLOT_GEN_SHIFT | ((uint64_t)pid & SLOT_PID_MASK) << SLOT_PID_SHIFT | st;
@@ -167,7 +178,9 @@ struct shm_slot {
 		uint64_t term;        /* the term it made */
 		uint64_t gen;         /* for the member of this generation */
 	} handoff __attribute__((aligned(16)));
-	uint64_t reserved1[2];
+	uint64_t sleepers;            /* sleepers_word(gen, n): n of the election's
+				       * waiters are this member's (wait.c) */
+	uint64_t reserved1[1];
 	/* lines 3-4: a robust, process-shared mutex that the member's life
 	 * thread holds from join to leave; followers watch its futex word to
 	 * learn of the member's death (wait.c) */

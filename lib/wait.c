@@ -227,8 +227,64 @@ void sleep_on(uint32_t *change, uint32_t change_val, uint32_t *life, uint32_t li
  * named by the lease the check saw turned out dead, its lease is broken
  * here (the CAS fails harmlessly if anything moved).
  */
-int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct lease *seen),
-		   void *ud, uint32_t *extra, uint32_t extra_val, uint64_t deadline)
+/*
+ * The election's waiter count, and a member's share of it.  A waker skips
+ * the futex wake when the count is zero, so the count must never be lower
+ * than the number of sleepers; a sleeper killed while registered leaves it
+ * too high, which costs a needless wake per change until a reaper frees the
+ * dead member's slot and takes its share back (sleepers_reclaim).  The
+ * share is counted after the count goes up and before it goes down, so it
+ * is never more than the member really added, whenever the member dies:
+ * taking it back never makes the count too low.  The share is tagged with
+ * the member's generation: it counts only while the tag is ours (a slot
+ * given up under a waiting thread, against the rules, belongs to the next
+ * member), and a reaper takes back only the dead member's.
+ */
+static void sleepers_add(struct shmelect_candidate *c, int64_t d)
+{
+	uint64_t gen = slot_gen(c->owner), v = __atomic_load_n(&c->slot->sleepers, __ATOMIC_RELAXED);
+
+	do {
+		if (sleepers_gen(v) != gen || (d < 0 && (v & SLEEPERS_COUNT_MASK) == 0) ||
+		    (d > 0 && (v & SLEEPERS_COUNT_MASK) == SLEEPERS_COUNT_MASK))
+			return;
+	} while (!__atomic_compare_exchange_n(&c->slot->sleepers, &v, v + (uint64_t)d, false,
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+}
+
+void waiters_enter(struct shmelect_election *e, struct shmelect_candidate *c)
+{
+	__atomic_fetch_add(&e->rec->waiters, 1, __ATOMIC_SEQ_CST);
+	if (c)
+		sleepers_add(c, 1);
+}
+
+void waiters_leave(struct shmelect_election *e, struct shmelect_candidate *c)
+{
+	if (c)
+		sleepers_add(c, -1);
+	__atomic_fetch_sub(&e->rec->waiters, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A reaper, for the dead member whose owner word (ACTIVE or LEAVING) is
+ * `owner`: take back its share of the waiter count. */
+void sleepers_reclaim(struct shmelect_election *e, struct shm_slot *slot, uint64_t owner)
+{
+	uint64_t gen = slot_gen(owner), v = __atomic_load_n(&slot->sleepers, __ATOMIC_ACQUIRE);
+
+	while (sleepers_gen(v) == gen && (v & SLEEPERS_COUNT_MASK)) {
+		if (__atomic_compare_exchange_n(&slot->sleepers, &v, sleepers_word(gen, 0), false,
+						__ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE)) {
+			__atomic_fetch_sub(&e->rec->waiters, (uint32_t)(v & SLEEPERS_COUNT_MASK),
+					   __ATOMIC_SEQ_CST);
+			return;
+		}
+	}
+}
+
+int follower_sleep(struct shmelect_election *e, struct shmelect_candidate *c,
+		   int (*check)(void *ud, struct lease *seen), void *ud, uint32_t *extra,
+		   uint32_t extra_val, uint64_t deadline)
 {
 	struct shm_election *rec = e->rec;
 	uint32_t change, life_val = 0, *life = NULL;
@@ -240,7 +296,7 @@ int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct le
 	/* Dekker with election_bump(): we publish that we wait, then read the
 	 * change word; the waker bumps the change word, then reads waiters.
 	 * Both seq_cst, so either it sees us or we see its bump. */
-	__atomic_fetch_add(&rec->waiters, 1, __ATOMIC_SEQ_CST);
+	waiters_enter(e, c);
 	change = __atomic_load_n(&rec->change, __ATOMIC_SEQ_CST);
 	r = check(ud, &seen);
 	if (r != 0)
@@ -268,7 +324,7 @@ int follower_sleep(struct shmelect_election *e, int (*check)(void *ud, struct le
 	if (life && (__atomic_load_n(life, __ATOMIC_ACQUIRE) & FUTEX_OWNER_DIED))
 		lease_break(e, seen.lo, true);
 out:
-	__atomic_fetch_sub(&rec->waiters, 1, __ATOMIC_SEQ_CST);
+	waiters_leave(e, c);
 	return r;
 }
 
@@ -307,7 +363,7 @@ _public_ int shmelect_candidate_wait(struct shmelect_candidate *c, uint64_t time
 	deadline = deadline_after(timeout_ns);
 	__atomic_store_n(&c->slot->waiting, 1, __ATOMIC_RELAXED);
 	for (;;) {
-		r = follower_sleep(c->election, wait_check, &w, NULL, 0, deadline);
+		r = follower_sleep(c->election, c, wait_check, &w, NULL, 0, deadline);
 		if (r == 1) {
 			if (ret_token)
 				*ret_token = w.token;

@@ -332,6 +332,62 @@ static void sigkill_takeover(size_t big)
 	shmelect_candidate_leave(f);
 }
 
+/* A child that joins and sleeps until killed: in shmelect_candidate_wait(),
+ * or as an elector follower (run). */
+static pid_t asleep_child(const char *id, bool elector)
+{
+	pid_t pid = fx_fork();
+
+	if (pid == 0) {
+		if (elector) {
+			struct shmelect_elector_config cfg = elector_config(id, 60 * SEC, 30 * SEC, 10 * SEC);
+			struct shmelect_elector *el = NULL;
+
+			CHILD_CHECK(shmelect_elector_new(fx_e, &cfg, NULL, NULL, &el) == 0, 2);
+			shmelect_elector_run(el);
+		} else {
+			struct shmelect_candidate *c = NULL;
+
+			CHILD_CHECK(shmelect_candidate_join(fx_e, id, 60 * SEC, 0, &c) == 0, 2);
+			shmelect_candidate_wait(c, 60 * SEC, NULL);
+		}
+		_exit(3); /* never: the holder holds for longer than the test */
+	}
+	return pid;
+}
+
+/* Members killed while asleep leave the waiter count raised (a needless
+ * wake per change); reaping them takes exactly their share back, and not
+ * the share of a member that still sleeps. */
+Test(wait, reaping_a_killed_sleeper_takes_its_wait_back, TEST_OPTS, .timeout = 30)
+{
+	struct shmelect_candidate *h = join(fx_e, "holder", 60 * SEC);
+	pid_t a, b, c;
+	uint64_t tok;
+
+	cr_assert_eq(shmelect_candidate_try_acquire(h, &tok), 1);
+	a = asleep_child("a", false);
+	b = asleep_child("b", true);
+	c = asleep_child("c", false);
+	wait_for_waiters(fx_e, 3);
+	kill(a, SIGKILL);
+	kill(b, SIGKILL);
+	cr_assert_eq(fx_reap(a), 128 + SIGKILL);
+	cr_assert_eq(fx_reap(b), 128 + SIGKILL);
+	cr_expect_eq(election_waiters(fx_e), 3, "the dead still count until reaped");
+	cr_assert_eq(shmelect_election_reap(fx_e), 2);
+	cr_expect_eq(election_waiters(fx_e), 1, "only c, alive and asleep, still counts");
+	cr_expect_eq(observe(fx_e).n_members, 2);
+	cr_expect_eq(shmelect_election_reap(fx_e), 0);
+	cr_expect_eq(election_waiters(fx_e), 1);
+	kill(c, SIGKILL);
+	cr_assert_eq(fx_reap(c), 128 + SIGKILL);
+	cr_assert_eq(shmelect_election_reap(fx_e), 1);
+	cr_expect_eq(election_waiters(fx_e), 0);
+	cr_expect_eq(shmelect_candidate_is_leader(h), 1);
+	shmelect_candidate_leave(h);
+}
+
 Test(wait, takeover_after_sigkill_small, TEST_OPTS, .timeout = 30)
 {
 	sigkill_takeover(0);

@@ -610,7 +610,7 @@ inline lease_transfer(tx, exp, ow)
 }
 
 /*
- * slot_free_recheck(e, fs, lw) (candidate.c:180-196): slot fs is LEAVING
+ * slot_free_recheck(e, fs, lw) (candidate.c:182-198): slot fs is LEAVING
  * (owner word lw): end every term that names it, while it still is lw.
  * wit: the witness of a term ended.  With BUG_FREE_FIRST (the code before
  * faf1b10) it runs after the free and without the owner check.
@@ -618,15 +618,15 @@ inline lease_transfer(tx, exp, ow)
 inline free_recheck(fs, lw, wit)
 {
 	do
-	::	lease_read(l, h);                       /* candidate.c:186 */
+	::	lease_read(l, h);                       /* candidate.c:188 */
 		if
-		:: HOLDER(l) != fs + 1 -> break         /* candidate.c:187-188 */
+		:: HOLDER(l) != fs + 1 -> break         /* candidate.c:189-190 */
 		:: else ->
 			if
-			:: !FREE_FIRST && owner[fs] != lw -> break      /* candidate.c:191-192 */
+			:: !FREE_FIRST && owner[fs] != lw -> break      /* candidate.c:193-194 */
 			:: else ->
 				e = l;
-				lease_break(e, K_FREED);        /* candidate.c:193 */
+				lease_break(e, K_FREED);        /* candidate.c:195 */
 				e = 0;
 				if
 				:: br == 1 -> witness(wit)
@@ -639,7 +639,7 @@ inline free_recheck(fs, lw, wit)
 }
 
 /*
- * slot_reap_if_dead(e, ri) (candidate.c:68-121): if the member of slot ri
+ * slot_reap_if_dead(e, ri) (candidate.c:68-123): if the member of slot ri
  * is provably dead: a CLAIMING slot is freed at once; an ACTIVE one has
  * its member's term broken, becomes LEAVING, has every term naming it
  * ended, and is freed; a LEAVING one (its member, or a reaper, died half
@@ -703,7 +703,7 @@ inline reap(ri)
 		fi;
 		if
 		:: ok ->
-			d_step {                        /* candidate.c:120, :199-211 slot_free */
+			d_step {                        /* candidate.c:122, :201-213 slot_free */
 				if
 				:: owner[ri] == w ->
 					if
@@ -852,11 +852,11 @@ proctype member(byte m; byte s0)
 	{
 	if
 	:: m == JOINER ->
-		/* shmelect_candidate_join (candidate.c:299-386) */
+		/* shmelect_candidate_join (candidate.c:304-391) */
 end_join:
 		do
 		:: ANYFREE || REAPABLE ->
-			atomic {                        /* candidate.c:245-255: the scan, */
+			atomic {                        /* candidate.c:247-257: the scan, */
 				x = 0;                  /* then CAS FREE -> CLAIMING on a */
 				do                      /* slot it saw FREE */
 				:: x < NSLOT && owner[x] == FREE -> break
@@ -872,12 +872,12 @@ end_join:
 			};
 			if
 			:: x < NSLOT ->
-				/* candidate.c:274 slot_mutex_init, :279 life_start:
+				/* candidate.c:279 slot_mutex_init, :284 life_start:
 				 * the life thread locks the fresh mutex (one step: a
 				 * follower that loads the word in between sees it
 				 * unlocked, and watches nothing) */
 				life[s] = m;
-				d_step {                /* candidate.c:288-289 CLAIMING -> ACTIVE */
+				d_step {                /* candidate.c:293-294 CLAIMING -> ACTIVE */
 					if
 					:: owner[s] == OWNER(m, CLAIMING) ->
 						owner[s] = OWNER(m, ACTIVE);
@@ -888,10 +888,10 @@ end_join:
 				};
 				if
 				:: ok -> break
-				:: else -> life[s] = 0  /* candidate.c:290 life_stop */
+				:: else -> life[s] = 0  /* candidate.c:295 life_stop */
 				fi
 			:: else ->
-				/* -ENOSPC: reclaim dead members' slots (candidate.c:349-357) */
+				/* -ENOSPC: reclaim dead members' slots (candidate.c:354-362) */
 				x = 0;
 				do
 				:: x < NSLOT -> reap(x); x++
@@ -1077,10 +1077,10 @@ end:	do
 		x = 0; e = 0; br = 0; ow = 0
 
 	:: CAN(OP_FOLLOW) && ANYDIED ->
-		/* follower_sleep (wait.c:230-273): the check saw lease l (wait.c:292
-		 * or elector.c:357); life_watch (wait.c:253, :152-156), or the load
-		 * after the sleep (wait.c:268), finds the holder's mutex OWNER_DIED:
-		 * end exactly that term (wait.c:257, :269).  Started only once some
+		/* follower_sleep (wait.c:285-329): the check saw lease l (wait.c:348
+		 * or elector.c:357); life_watch (wait.c:309, :152-156), or the load
+		 * after the sleep (wait.c:324), finds the holder's mutex OWNER_DIED:
+		 * end exactly that term (wait.c:313, :325).  Started only once some
 		 * mutex word shows OWNER_DIED: a lease word loaded earlier differs
 		 * only if the holder changed it meanwhile, and then the break
 		 * finds lo changed and does nothing, or breaks the same term. */
@@ -1099,19 +1099,19 @@ end:	do
 		l = 0; h = 0; br = 0
 
 	:: CAN(OP_LEAVE) ->
-		/* shmelect_candidate_leave (candidate.c:388-403), slot_depart (:221-237) */
-		resign(m, s);                           /* candidate.c:397 */
+		/* shmelect_candidate_leave (candidate.c:393-408), slot_depart (:223-239) */
+		resign(m, s);                           /* candidate.c:402 */
 		if
 		:: !FREE_FIRST ->
-			d_step {                        /* candidate.c:226-227 ACTIVE -> LEAVING */
+			d_step {                        /* candidate.c:228-229 ACTIVE -> LEAVING */
 				if
 				:: owner[s] == OWNER(m, ACTIVE) -> owner[s] = OWNER(m, LEAVING)
 				:: else
 				fi
 			};
-			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:228 */
-			life[s] = 0;                    /* candidate.c:231 life_stop */
-			d_step {                        /* candidate.c:232, :199-211 slot_free */
+			free_recheck(s, OWNER(m, LEAVING), W_RELEASE);  /* candidate.c:230 */
+			life[s] = 0;                    /* candidate.c:233 life_stop */
+			d_step {                        /* candidate.c:234, :201-213 slot_free */
 				if
 				:: owner[s] == OWNER(m, LEAVING) -> owner[s] = 0
 				:: else
@@ -1221,7 +1221,7 @@ end:	do
 
 #if DAEMON != 0
 /* shmelectd: reaps dead members' slots (shmelect_election_reap,
- * election.c:496-514 -> candidate.c:68-121), and carries out operator
+ * election.c:496-514 -> candidate.c:68-123), and carries out operator
  * requests: shmelect_election_evict (election.c:477-485: lease_break(e, 0,
  * true)) and a forced handover (election.c:516-554: slot_find_identity at
  * :545, then lease_transfer(e, i, owner, 0) at :549). */

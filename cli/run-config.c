@@ -52,7 +52,7 @@ void run_usage(FILE *f)
 		"      --lock-delay MS      after an unclean loss nobody leads for this long\n"
 		"      --restart POLICY     no, on-failure (default) or always\n"
 		"      --advert STR         value published while leading (an endpoint, say)\n"
-		"  -s, --segment NAME       segment in /dev/shm (default shmelect)\n"
+		"  -s, --segment NAME       segment in /dev/shm (default $SHMELECT_SEGMENT, else shmelect)\n"
 		"      --segment-path FILE  segment at a file path\n"
 		"  -q, --quiet              log only errors\n"
 		"  -h, --help               this help\n"

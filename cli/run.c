@@ -432,7 +432,8 @@ static int spawn(struct run *R, uint64_t token)
 	R->stop_reason = STOP_NONE;
 	R->killed = false;
 	R->ran_once = true;
-	say(R, "leading with token %" PRIu64 ": started '%s' (pid %d)", token, R->cfg.command[0], (int)pid);
+	say(R, "leading with token %" PRIu64 ": started '%s' in process group %d (signal it with kill -- -%d)",
+	    token, R->cfg.command[0], (int)pid, (int)pid);
 	return 0;
 }
 

@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		"  resign ELECTION               ask the leader to resign\n"
 		"  evict ELECTION                end the current term now\n"
 		"  run ELECTION [RUN OPTIONS] -- COMMAND [ARGS...]\n"
-		"                                run COMMAND only while leading (see --help run)\n"
+		"                                run COMMAND only while leading (see run --help)\n"
 		"\n"
 		"Options:\n"
 		"  -s, --segment NAME     segment name in /dev/shm (default: $SHMELECT_SEGMENT or %s)\n"
@@ -52,7 +52,7 @@ static void usage(FILE *f)
 		"  -V, --version          version\n"
 		"\n"
 		"Without --direct or --daemon, shmelectctl asks shmelectd if its socket accepts\n"
-		"a connection, and reads the segment itself otherwise.\n"
+		"a connection and it owns the segment, and reads the segment itself otherwise.\n"
 		"\n"
 		"Exit status: 0 ok, 1 failure, 2 usage, 3 no such segment, election or member,\n"
 		"4 permission denied, 5 shmelectd not running (--daemon), 6 run: leadership lost.\n"
@@ -133,6 +133,36 @@ static void on_interrupt(int sig)
 	ctl_interrupted = 1;
 }
 
+/* Without --daemon: does the daemon we reached own our segment?  Its
+ * version answer lists the segments it owns (a daemon that does not say is
+ * asked anyway, as before).  If not, or if it does not answer, the segment
+ * is read directly, as if no daemon ran: the answers are the same. */
+static bool daemon_owns_segment(struct ctl *c)
+{
+	struct ctl_error ignored = { 0 };
+	json_object *req = json_object_new_object(), *resp = NULL, *segs;
+	bool owns = false;
+
+	json_object_object_add(req, "verb", json_object_new_string("version"));
+	json_object_object_add(req, "id", json_object_new_int64((int64_t)++c->next_id));
+	json_object_object_add(req, "segment", json_object_new_string(c->segment));
+	if (client_call(c, req, &resp, &ignored) == 0) {
+		if (!json_object_object_get_ex(resp, "segments", &segs) ||
+		    !json_object_is_type(segs, json_type_array)) {
+			owns = true;
+		} else {
+			for (size_t i = 0; i < json_object_array_length(segs); i++) {
+				const char *n = json_object_get_string(json_object_array_get_idx(segs, i));
+				if (n && !c->segment_is_path && !strcmp(n, c->segment))
+					owns = true;
+			}
+		}
+	}
+	json_object_put(resp);
+	json_object_put(req);
+	return owns;
+}
+
 /* The daemon if we may and can, else the segment. */
 static int choose_mode(struct ctl *c, struct ctl_error *e)
 {
@@ -142,7 +172,10 @@ static int choose_mode(struct ctl *c, struct ctl_error *e)
 		return 0;
 	if (c->mode == CTL_MODE_DAEMON)
 		return client_connect(c, e);
-	client_connect(c, &ignored);
+	if (client_connect(c, &ignored) == 0 && !daemon_owns_segment(c)) {
+		close(c->sock);
+		c->sock = -1;
+	}
 	return 0;
 }
 

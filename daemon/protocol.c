@@ -201,9 +201,14 @@ static bool is_operator(const struct daemon *d, const struct peer *p)
 static struct segment *req_segment(const struct request *rq)
 {
 	struct segment *s = daemon_find_segment(rq->d, rq->segment);
+	char msg[128];
 
-	if (!s)
-		reply_error(rq, ENOENT, "no such segment");
+	if (!s) {
+		/* name it: a request without "segment" means the default one */
+		snprintf(msg, sizeof(msg), "no such segment \"%.64s\"%s", rq->segment,
+			 rq->segment_given ? "" : " (the default: the request names none)");
+		reply_error(rq, ENOENT, msg);
+	}
 	return s;
 }
 
@@ -252,6 +257,12 @@ static void verb_version(const struct request *rq)
 
 	jw_kv_str(w, "version", PACKAGE_VERSION);
 	jw_kv_i64(w, "protocol", SHMELECTD_PROTOCOL);
+	/* the segments it owns: a client can tell whether to ask it at all */
+	jw_key(w, "segments");
+	jw_open_array(w);
+	for (size_t i = 0; i < rq->d->n_segs; i++)
+		jw_str(w, rq->d->segs[i]->conf.name);
+	jw_close_array(w);
 	reply_send(rq, &r);
 }
 

@@ -6,7 +6,8 @@
   shmelect-watch.py [--socket PATH] [--segment SEG] watch [ELECTION]
   shmelect-watch.py [--socket PATH] [--segment SEG] wait-leader ELECTION [--timeout S]
 
-The socket is --socket, else $SHMELECT_SOCKET, else the default.
+The socket is --socket, else $SHMELECT_SOCKET, else the default; the
+segment --segment, else $SHMELECT_SEGMENT, else shmelect.
 The protocol (newline-delimited JSON) is documented in shmelectd(8).
 
 Exit status: status: 0 if the election has a valid (unexpired) holder,
@@ -177,7 +178,8 @@ def main():
     p = argparse.ArgumentParser(description="Query and watch shmelectd.")
     p.add_argument("--socket", help="default: $SHMELECT_SOCKET, else %(default)s",
                    default=os.environ.get("SHMELECT_SOCKET") or "/run/shmelect/shmelectd.sock")
-    p.add_argument("--segment", help="segment name (default: the daemon's, shmelect)")
+    p.add_argument("--segment", default=os.environ.get("SHMELECT_SEGMENT") or None,
+                   help="segment name (default: $SHMELECT_SEGMENT, else the daemon's, shmelect)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("status", help="show an election; exit 0 if it has a leader")
     s.add_argument("election")

@@ -49,6 +49,20 @@ expect_exit 0 "$ctl" list
 assert_match "$out" "^$seg +demo +a "
 pass "list and status: the daemon's answer has the shape and values of direct mode's"
 
+# --- a segment the daemon does not own: read directly without --daemon ---------------
+seg3=$seg-3
+rm_seg3() { rm -f "/dev/shm/$seg3"; }
+cleanup_hooks+=(rm_seg3)
+SHMELECT_SEGMENT=$seg3 start_run third y -- sleep 1000
+wait_for 20 bash -c "SHMELECT_SEGMENT='$seg3' '$ctl' --direct list | grep -q ' third  *y '" ||
+	fail "y never led in $seg3"
+expect_exit 0 "$ctl" -s "$seg3" list
+assert_match "$out" "^$seg3 +third +y "
+expect_exit 0 "$ctl" -s "$seg3" status third
+expect_exit 3 "$ctl" --daemon -s "$seg3" list
+assert_match "$err" "no such segment \"$seg3\""
+pass "a segment shmelectd does not own is read directly, or named in --daemon's error"
+
 # --- verbs through the daemon -------------------------------------------------------------
 "$ctl" --daemon --json watch demo >"$tmp/watch.json" 2>"$tmp/watch.err" &
 w=$!

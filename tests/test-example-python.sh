@@ -28,8 +28,8 @@ start_daemon
 ok "daemon up on $SOCK, segment $SEG"
 
 # --- errors: no such election, no daemon ------------------------------------------
-# the socket from the environment this time
-SHMELECT_SOCKET=$SOCK python3 "$PY" --segment "$SEG" status $E >"$TMP/st.out" 2>"$TMP/st.err"
+# the socket and the segment from the environment this time
+SHMELECT_SOCKET=$SOCK SHMELECT_SEGMENT=$SEG python3 "$PY" status $E >"$TMP/st.out" 2>"$TMP/st.err"
 rc=$?
 [ $rc = 2 ] || fail "status of a missing election: exit $rc, not 2"
 grep -q 'ENOENT' "$TMP/st.err" || fail "status of a missing election, stderr: $(cat "$TMP/st.err")"

@@ -481,6 +481,7 @@ struct request {
 	bool fields_ok;              /* every field of the right type */
 	const char *verb;            /* NULL: absent or not a string */
 	const char *segment;         /* default applied */
+	bool segment_given;          /* named (list filters by it) */
 	const char *election, *to;   /* NULL: absent */
 	bool force;
 };
@@ -529,6 +530,7 @@ static void parse_request(const char *line, size_t len, struct request *rq)
 		return;
 	rq->fields_ok = field(rq->obj, "verb", &rq->verb) == 0 && field(rq->obj, "segment", &rq->segment) == 0 &&
 			field(rq->obj, "election", &rq->election) == 0 && field(rq->obj, "to", &rq->to) == 0;
+	rq->segment_given = rq->segment != SHMELECT_DEFAULT_SEGMENT; /* field() set it */
 	if (json_object_object_get_ex(rq->obj, "force", &v) && v) {
 		if (json_object_is_type(v, json_type_boolean))
 			rq->force = json_object_get_boolean(v);
@@ -581,6 +583,8 @@ static unsigned allowed(const struct request *rq, bool op)
 	if (a)
 		return a;
 
+	if (!strcmp(rq->verb, "list") && rq->segment_given && !find_segment(rq->segment))
+		return A_ENOENT;
 	if (!strcmp(rq->verb, "version") || !strcmp(rq->verb, "list") || !strcmp(rq->verb, "metrics"))
 		return A_OK;
 	if (!strcmp(rq->verb, "watch")) {
@@ -780,23 +784,36 @@ static void check_ok(json_object *resp, const struct request *rq)
 	const char *v = rq->verb;
 
 	if (!strcmp(v, "version")) {
-		static const char *const k[] = { "id", "ok", "version", "protocol" };
-		check_keys(resp, k, 4);
+		static const char *const k[] = { "id", "ok", "version", "protocol", "segments" };
+		json_object *segs = get(resp, "segments", json_type_array);
+
+		check_keys(resp, k, 5);
 		FZ_ASSERT(json_object_get_string_len(get(resp, "version", json_type_string)) > 0, "version");
 		FZ_ASSERT(json_object_get_int(get(resp, "protocol", json_type_int)) == SHMELECTD_PROTOCOL, "protocol");
+		FZ_ASSERT(json_object_array_length(segs) == N_SEGS, "%zu segments", json_object_array_length(segs));
+		for (size_t i = 0; i < N_SEGS; i++)
+			FZ_ASSERT(!strcmp(json_object_get_string(json_object_array_get_idx(segs, i)), fx_segs[i].name),
+				  "segment %zu", i);
 	} else if (!strcmp(v, "list")) {
 		static const char *const k[] = { "id", "ok", "elections" };
 		json_object *arr = get(resp, "elections", json_type_array);
 
 		check_keys(resp, k, 3);
-		FZ_ASSERT(json_object_array_length(arr) == N_ELS, "%zu elections listed",
-			  json_object_array_length(arr));
+		size_t want = 0;
+
+		for (size_t i = 0; i < N_ELS; i++)
+			if (!rq->segment_given || !strcmp(fx_segs[fx_els[i].seg].name, rq->segment))
+				want++;
+		FZ_ASSERT(json_object_array_length(arr) == want, "%zu elections listed, not %zu",
+			  json_object_array_length(arr), want);
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			json_object *e = json_object_array_get_idx(arr, i);
 
 			FZ_ASSERT(json_object_is_type(e, json_type_object), "list entry");
-			FZ_ASSERT(find_segment(json_object_get_string(get(e, "segment", json_type_string))),
-				  "list: segment");
+			const char *es = json_object_get_string(get(e, "segment", json_type_string));
+
+			FZ_ASSERT(find_segment(es), "list: segment");
+			FZ_ASSERT(!rq->segment_given || !strcmp(es, rq->segment), "list of %s: %s", rq->segment, es);
 			get(e, "election", json_type_string);
 			get(e, "has_holder", json_type_boolean);
 			get(e, "expired", json_type_boolean);

@@ -486,7 +486,9 @@ static uint64_t diff_one(struct watch *W, struct watched *w, bool quiet, int *st
 }
 
 /* Segment-wide: pick up elections created since the last look. */
-static int add_new_elections(struct watch *W)
+/* Watch the elections of the segment not watched yet (only the one named
+ * `only`, if not NULL). */
+static int add_new_elections(struct watch *W, const char *only)
 {
 	char (*names)[SHMELECT_NAME_MAX + 1] = W->names;
 	int n;
@@ -495,7 +497,7 @@ static int add_new_elections(struct watch *W)
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n && (uint32_t)i < W->max_elections; i++) {
-		bool have = false;
+		bool have = only && strcmp(only, names[i]);
 
 		for (size_t j = 0; j < W->n && !have; j++)
 			have = !strcmp(W->w[j].name, names[i]);
@@ -547,11 +549,18 @@ int direct_watch(struct ctl *c, const char *election, ctl_event_fn fn, void *use
 			r = -ENOMEM;
 			goto out;
 		}
+		W.cap = 1;
 		r = open_election(c, W.seg, election, &W.w[0].el, e);
-		if (r < 0)
+		if (r == -ENOENT) {
+			/* not there yet: watched from when it appears, as
+			 * shmelectd does */
+			memset(e, 0, sizeof(*e));
+		} else if (r < 0) {
 			goto out;
-		snprintf(W.w[0].name, sizeof(W.w[0].name), "%s", election);
-		W.n = W.cap = 1;
+		} else {
+			snprintf(W.w[0].name, sizeof(W.w[0].name), "%s", election);
+			W.n = 1;
+		}
 	}
 
 	/* The state when we start is the baseline: only changes are events.
@@ -559,8 +568,8 @@ int direct_watch(struct ctl *c, const char *election, ctl_event_fn fn, void *use
 	while (!ctl_interrupted && !stop) {
 		uint64_t wake = UINT64_MAX, now, timeout;
 
-		if (!election)
-			add_new_elections(&W);
+		if (!election || W.n == 0)
+			add_new_elections(&W, election);
 		for (size_t i = 0; i < W.n && !stop; i++) {
 			uint64_t x = diff_one(&W, &W.w[i], first, &stop);
 			if (x < wake)
@@ -586,8 +595,8 @@ int direct_watch(struct ctl *c, const char *election, ctl_event_fn fn, void *use
 		timeout = UINT64_C(100000000);
 		if (wake != UINT64_MAX)
 			timeout = wake > now ? (wake - now < timeout ? wake - now + 1 : timeout) : 0;
-		r = election ? shmelect_election_wait(W.w[0].el, &seq, timeout)
-			     : shmelect_segment_wait(W.seg, &seq, timeout);
+		r = election && W.n ? shmelect_election_wait(W.w[0].el, &seq, timeout)
+				    : shmelect_segment_wait(W.seg, &seq, timeout);
 		if (r < 0 && r != -EINTR) {
 			ctl_error_set(e, -r, "waiting for changes failed: %s", strerror(-r));
 			goto out;

@@ -157,8 +157,18 @@ jq -s -e '[.[] | select(.event == "leader") | .token] | . == sort and length >= 
 pass "watch --json: $((n - 1)) events"
 
 # --- a second election shows up in list ------------------------------------------------
+# (and a watch of it, started before it exists, sees it lead)
+"$ctl" --json watch other >"$tmp/watch-other.json" 2>"$tmp/watch-other.err" &
+watch_other_pid=$!
+bg_pids+=("$watch_other_pid")
+wait_for 10 grep -q '"watching":"other"' "$tmp/watch-other.json" ||
+	fail "watch of an election that does not exist yet: $(cat "$tmp/watch-other.err")"
 start_run other x -- sleep 1000
 wait_for 10 holder_is other x || fail "x never led 'other'"
+wait_for 10 grep -q '"event":"leader".*"holder":"x"' "$tmp/watch-other.json" ||
+	fail "the watch of 'other' saw no leader: $(cat "$tmp/watch-other.json")"
+kill -INT "$watch_other_pid"
+wait "$watch_other_pid" || fail "watch of 'other' did not exit 0 on SIGINT"
 expect_exit 0 "$ctl" --json list
 assert_jq '[.elections[].election] | sort == ["demo", "other"]'
 expect_exit 0 "$ctl" --segment "$seg" --direct list

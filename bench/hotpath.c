@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "internal.h" /* load_after(): the same instructions as is_leader */
 
 #define BATCH 1000
 
@@ -50,32 +51,22 @@ static void op_floor_load(void *ud)
 
 /* is_leader's own sequence, bare (no call into the library, no fork or
  * term check): load lo and hi, read the clock, load lo again with its
- * address made to depend on the clock value, as lib/internal.h's
- * load_after() does.  What is_leader costs above this is the library call
- * and its checks; what this costs above the floor is what invariant 1
- * needs. */
+ * address made to depend on the clock value (the library's own
+ * header-only load_after()).  What is_leader costs above this is the
+ * library call and its checks; what this costs above the floor is what
+ * invariant 1 needs. */
 static void op_floor_sequence(void *ud)
 {
 	struct hot *h = ud;
-	const volatile uint64_t *w = (const volatile uint64_t *)h->word128;
+	const uint64_t *w = (const uint64_t *)h->word128;
 	struct timespec ts;
 	uint64_t lo, hi, now;
-	uintptr_t zero;
 
 	lo = __atomic_load_n(&w[0], __ATOMIC_ACQUIRE);
 	hi = __atomic_load_n(&w[1], __ATOMIC_ACQUIRE);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-#if defined(__x86_64__)
-	__asm__("mov %1, %0\n\txor %1, %0" : "=&r"(zero) : "r"(now));
-#elif defined(__aarch64__)
-	__asm__("eor %0, %1, %1" : "=r"(zero) : "r"(now));
-#else
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	zero = 0;
-#endif
-	h->sink += (now < hi) +
-		   (__atomic_load_n((const volatile uint64_t *)((uintptr_t)w + zero), __ATOMIC_ACQUIRE) == lo);
+	h->sink += (now < hi) + (load_after(&w[0], now) == lo);
 }
 
 static void op_floor_cas(void *ud)
